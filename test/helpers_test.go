@@ -1,0 +1,161 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pocketdock/pocketdock"
+	pdrt "github.com/pocketdock/pocketdock/runtime"
+)
+
+// newContainer creates a container in the test root and removes it when the test ends.
+func newContainer(t *testing.T, opts pocketdock.Options) *pocketdock.Container {
+	t.Helper()
+	needRoot(t)
+	opts.Root = stateRoot
+	if opts.Pull == "" {
+		opts.Pull = "never"
+	}
+	c, err := pocketdock.CreateNewContainer(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Destroy(context.Background()); err != nil && !errors.Is(err, pocketdock.ErrContainerNotFound) {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return c
+}
+
+// hostState lists every object of the test root that a container can leave
+// behind: records, run directories, libcontainer state, storage containers,
+// cgroups below /pocketdock and mounts below the root. Two equal snapshots
+// mean nothing was made or left.
+func hostState(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	add := func(kind string, names ...string) {
+		for _, n := range names {
+			out = append(out, kind+" "+n)
+		}
+	}
+	ls := func(dir string) []string {
+		ents, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	p, err := pdrt.ResolvePaths(stateRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("record", ls(p.Containers())...)
+	add("rundir", ls(filepath.Join(p.Run, "c"))...)
+	add("libcontainer", ls(p.Libcontainer())...)
+	m, err := pdrt.Open(stateRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.Images()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.Storage().Containers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		add("storage-container", c.ID)
+	}
+	cg, _ := filepath.Glob("/sys/fs/cgroup/*/pocketdock/*")
+	cg2, _ := filepath.Glob("/sys/fs/cgroup/pocketdock/*")
+	for _, d := range append(cg, cg2...) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			add("cgroup", d)
+		}
+	}
+	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 4 && strings.HasPrefix(f[4], stateRoot+"/") && !strings.HasSuffix(f[4], "/overlay") {
+				add("mount", f[4])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// leftOf returns the objects in hostState that name container id.
+func leftOf(t *testing.T, id string) []string {
+	var out []string
+	for _, s := range hostState(t) {
+		if strings.Contains(s, id) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// diffState returns the entries of after missing from before.
+func diffState(before, after []string) []string {
+	seen := map[string]bool{}
+	for _, s := range before {
+		seen[s] = true
+	}
+	var added []string
+	for _, s := range after {
+		if !seen[s] {
+			added = append(added, s)
+		}
+	}
+	return added
+}
+
+// cgroupProcs returns the host PIDs in container id's cgroup (pids controller).
+func cgroupProcs(t *testing.T, id string) []int {
+	t.Helper()
+	for _, f := range []string{
+		"/sys/fs/cgroup/pids/pocketdock/" + id + "/cgroup.procs",
+		"/sys/fs/cgroup/pocketdock/" + id + "/cgroup.procs",
+	} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var pids []int
+		for _, l := range strings.Fields(string(data)) {
+			if n, err := strconv.Atoi(l); err == nil {
+				pids = append(pids, n)
+			}
+		}
+		return pids
+	}
+	t.Fatalf("no cgroup.procs for %s", id)
+	return nil
+}
+
+// procStat returns the command name and state letter of host pid.
+func procStat(pid int) (comm string, state byte, ok bool) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, false
+	}
+	s := string(data)
+	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || close < 0 || close+2 >= len(s) {
+		return "", 0, false
+	}
+	return s[open+1 : close], s[close+2], true
+}
