@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -79,6 +80,11 @@ type server struct {
 }
 
 func agentMain() {
+	// The agent's work is a few blocking syscalls per command; one P keeps
+	// an idle container's memory low on many-core hosts.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	s := &server{cmds: make(map[int]*command)}
 	if os.Getpid() != 1 {
 		// Orphans must come to us as they would to PID 1.
@@ -111,7 +117,9 @@ func agentMain() {
 		logf("no listening socket on fd %d: %v", listenFD, err)
 		os.Exit(2)
 	}
-	unix.CloseOnExec(listenFD)
+	// Only fd 3 is ours; whatever else was inherited must not reach the
+	// commands.
+	cloexecFrom(listenFD)
 	f := os.NewFile(listenFD, "agent.sock")
 	ln, err := net.FileListener(f)
 	f.Close()
@@ -316,11 +324,13 @@ func (s *server) reportExit(c *net.UnixConn, wmu *sync.Mutex, cmd *command, repo
 	<-cmd.done
 	code := cmd.code
 	wmu.Lock()
+	// Mark it reported before the frame leaves: the host may send its next
+	// exec the moment it reads the exit (the answer queues behind wmu).
+	close(reported)
 	c.SetWriteDeadline(time.Now().Add(exitWriteTimeout))
 	agent.WriteMessage(c, &agent.Message{Type: agent.TypeExit, Code: &code})
 	c.SetWriteDeadline(time.Time{})
 	wmu.Unlock()
-	close(reported)
 	s.finished()
 }
 
@@ -370,17 +380,17 @@ func (s *server) start(req *agent.ExecRequest, fds []int) (*command, int, error)
 		ctlW.Close()
 		return nil, 0, fmt.Errorf("start spawner: %w", err)
 	}
+	// The request must be the first thing on the control pipe: hold cmd.mu
+	// (which signal needs) from before anyone can see cmd until it is
+	// written.
 	cmd := &command{spawner: pid, ctl: ctlW, done: make(chan struct{})}
+	cmd.mu.Lock()
 	s.cmds[pid] = cmd
 	s.active++
 	s.mu.Unlock()
 	unix.Close(sp[1])
 	unix.Close(cp[0])
-
-	cmd.mu.Lock()
-	if cmd.ctl != nil {
-		cmd.ctl.Write(spec) // a dead spawner shows up as EOF on the status pipe
-	}
+	cmd.ctl.Write(spec) // a dead spawner shows up as EOF on the status pipe
 	cmd.mu.Unlock()
 
 	b, _ := io.ReadAll(io.LimitReader(statusR, maxStatus))

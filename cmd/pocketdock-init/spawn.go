@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/pocketdock/pocketdock/runtime/agent"
@@ -42,8 +43,7 @@ var ignoredSignals = []os.Signal{
 }
 
 func spawnMain() {
-	unix.CloseOnExec(statusFD)
-	unix.CloseOnExec(controlFD)
+	cloexecFrom(statusFD) // the command gets only 0, 1, 2
 	status := os.NewFile(statusFD, "status")
 	ctl := os.NewFile(controlFD, "control")
 	report := func(s spawnStatus) {
@@ -131,17 +131,28 @@ func cantRun(report func(spawnStatus), code int, msg string) {
 // exits — unless a tree kill is under way, which finishes first.
 func superviseCommand(mainPid int, ctl *os.File, sigchld <-chan os.Signal) {
 	self := os.Getpid()
-	requests := make(chan syscall.Signal, 16)
+	// The reader drains the control pipe at once and coalesces requests
+	// into a bit set, so the agent's writes never wait on a slow tree walk.
+	var pending atomic.Uint64
+	wake := make(chan struct{}, 1)
 	go func() {
-		var b [64]byte
+		var b [256]byte
 		for {
 			n, err := ctl.Read(b[:])
 			for _, s := range b[:n] {
-				requests <- syscall.Signal(s)
+				if s >= 1 && s <= 64 {
+					pending.Or(1 << (s - 1))
+				}
 			}
 			if err != nil {
 				// The agent is gone or dropped us: kill the tree.
-				requests <- syscall.SIGKILL
+				pending.Or(1 << (syscall.SIGKILL - 1))
+			}
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+			if err != nil {
 				return
 			}
 		}
@@ -165,17 +176,22 @@ func superviseCommand(mainPid int, ctl *os.File, sigchld <-chan os.Signal) {
 					mainCode = code
 				}
 			}
-		case sig := <-requests:
-			switch {
-			case sig == syscall.SIGKILL:
-				if !killing {
-					killing = true
-					go func() {
-						killTree(self)
-						killDone <- struct{}{}
-					}()
+		case <-wake:
+			set := pending.Swap(0)
+			for sig := syscall.Signal(1); sig <= 64; sig++ {
+				if set&(1<<(sig-1)) == 0 {
+					continue
 				}
-			case sig >= 1 && sig <= 64:
+				if sig == syscall.SIGKILL {
+					if !killing {
+						killing = true
+						go func() {
+							killTree(self)
+							killDone <- struct{}{}
+						}()
+					}
+					continue
+				}
 				signalTree(self, sig)
 			}
 		case <-killDone:

@@ -114,7 +114,8 @@ func killTree(root int) {
 	}
 }
 
-// pidfdUnsupported is set once pidfd_open reports ENOSYS (kernels < 5.3).
+// pidfdUnsupported is set once pidfd_open or pidfd_send_signal fails for a
+// reason other than a vanished process (kernels < 5.3, seccomp profiles).
 var pidfdUnsupported atomic.Bool
 
 // signalOne signals pid, which the walk found under root. Through a pidfd
@@ -127,7 +128,9 @@ func signalOne(pid int, sig syscall.Signal, root int, tree map[int]bool) {
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		if errors.Is(err, unix.ENOSYS) {
+		if !errors.Is(err, unix.ESRCH) {
+			// ENOSYS (old kernel) or EPERM (a seccomp profile without
+			// pidfd): plain kill from now on.
 			pidfdUnsupported.Store(true)
 			syscall.Kill(pid, sig)
 		}
@@ -138,5 +141,28 @@ func signalOne(pid int, sig syscall.Signal, root int, tree map[int]bool) {
 	if !ok || (e.ppid != root && !tree[e.ppid]) {
 		return
 	}
-	unix.PidfdSendSignal(fd, sig, nil, 0)
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+		pidfdUnsupported.Store(true)
+		syscall.Kill(pid, sig)
+	}
+}
+
+// cloexecFrom marks every descriptor >= first close-on-exec, so nothing the
+// process inherited beyond what it uses leaks into the commands.
+func cloexecFrom(first int) {
+	if err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return
+	}
+	// Kernels before 5.11: walk /proc/self/fd.
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd >= first {
+			unix.CloseOnExec(fd)
+		}
+	}
 }

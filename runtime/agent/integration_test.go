@@ -57,7 +57,7 @@ func goTool() string {
 }
 
 // agentBinary builds cmd/pocketdock-init once per test binary.
-func agentBinary(t *testing.T) string {
+func agentBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "pocketdock-init-test-")
@@ -65,7 +65,7 @@ func agentBinary(t *testing.T) string {
 			return
 		}
 		buildBin = filepath.Join(buildDir, "pocketdock-init")
-		cmd := exec.Command(goTool(), "build", "-o", buildBin, "github.com/pocketdock/pocketdock/cmd/pocketdock-init")
+		cmd := exec.Command(goTool(), "build", "-buildvcs=false", "-o", buildBin, "github.com/pocketdock/pocketdock/cmd/pocketdock-init")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -186,10 +186,17 @@ func startAgent(t *testing.T, opts ...agentOpt) *testAgent {
 	return startAgentAt(t, filepath.Join(t.TempDir(), "agent.sock"), opts...)
 }
 
+// asMe sets r's uid and gid to the test's own, so that the tests also run
+// as an ordinary user (switching credentials needs root).
+func asMe(r ExecRequest) ExecRequest {
+	r.UID, r.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	return r
+}
+
 // run runs argv through the agent with the test PATH.
 func run(t *testing.T, a *testAgent, opts RunOptions, argv ...string) RunResult {
 	t.Helper()
-	res, err := Run(context.Background(), a.sock, ExecRequest{Argv: argv, Env: []string{testPath}}, opts)
+	res, err := Run(context.Background(), a.sock, asMe(ExecRequest{Argv: argv, Env: []string{testPath}}), opts)
 	if err != nil {
 		t.Fatalf("Run %q: %v", argv, err)
 	}
@@ -277,7 +284,7 @@ func TestRunEcho(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := Run(context.Background(), a.sock, ExecRequest{Argv: []string{"echo", strconv.Itoa(i)}, Env: []string{testPath}}, RunOptions{})
+			res, err := Run(context.Background(), a.sock, asMe(ExecRequest{Argv: []string{"echo", strconv.Itoa(i)}, Env: []string{testPath}}), RunOptions{})
 			if err != nil || string(res.Stdout) != strconv.Itoa(i)+"\n" {
 				t.Errorf("parallel run %d: %+v, %v", i, res, err)
 			}
@@ -319,7 +326,7 @@ func TestRunExitCodes(t *testing.T) {
 		t.Errorf("killed by SIGTERM: got %d, want 143", res.ExitCode)
 	}
 	// The PATH searched is the command's, not the agent's.
-	res, err := Run(context.Background(), a.sock, ExecRequest{Argv: []string{"sh", "-c", "true"}, Env: []string{"PATH=/nonexistent"}}, RunOptions{})
+	res, err := Run(context.Background(), a.sock, asMe(ExecRequest{Argv: []string{"sh", "-c", "true"}, Env: []string{"PATH=/nonexistent"}}), RunOptions{})
 	if err != nil || res.ExitCode != 127 {
 		t.Errorf("PATH without sh: got %+v, %v; want 127", res, err)
 	}
@@ -328,7 +335,7 @@ func TestRunExitCodes(t *testing.T) {
 	if err := os.WriteFile(exe, []byte("#!/bin/sh\necho found \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Run(context.Background(), a.sock, ExecRequest{Argv: []string{"hello-pocketdock", "x"}, Env: []string{"PATH=/nonexistent:" + dir}}, RunOptions{})
+	res, err = Run(context.Background(), a.sock, asMe(ExecRequest{Argv: []string{"hello-pocketdock", "x"}, Env: []string{"PATH=/nonexistent:" + dir}}), RunOptions{})
 	if err != nil || res.ExitCode != 0 || string(res.Stdout) != "found x\n" {
 		t.Errorf("PATH lookup: got %+v (%q), %v", res, res.Stdout, err)
 	}
@@ -337,11 +344,11 @@ func TestRunExitCodes(t *testing.T) {
 func TestRunCwdAndEnv(t *testing.T) {
 	a := startAgent(t)
 	dir := t.TempDir()
-	res, err := Run(context.Background(), a.sock, ExecRequest{
+	res, err := Run(context.Background(), a.sock, asMe(ExecRequest{
 		Argv: []string{"sh", "-c", `pwd; echo "$FOO"; env | wc -l`},
 		Env:  []string{testPath, "FOO=bar baz"},
 		Cwd:  dir,
-	}, RunOptions{})
+	}), RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,11 +357,11 @@ func TestRunCwdAndEnv(t *testing.T) {
 		t.Fatalf("got %q", res.Stdout)
 	}
 	// A missing working directory is a start error, not an exit code.
-	_, err = Run(context.Background(), a.sock, ExecRequest{Argv: []string{"true"}, Env: []string{testPath}, Cwd: filepath.Join(dir, "missing")}, RunOptions{})
+	_, err = Run(context.Background(), a.sock, asMe(ExecRequest{Argv: []string{"true"}, Env: []string{testPath}, Cwd: filepath.Join(dir, "missing")}), RunOptions{})
 	if !errors.Is(err, ErrStart) || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("missing cwd: got %v, want ErrStart naming it", err)
 	}
-	_, err = Run(context.Background(), a.sock, ExecRequest{Argv: []string{"true"}, Cwd: "relative"}, RunOptions{})
+	_, err = Run(context.Background(), a.sock, asMe(ExecRequest{Argv: []string{"true"}, Cwd: "relative"}), RunOptions{})
 	if !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("relative cwd: got %v, want ErrInvalidRequest", err)
 	}
@@ -432,7 +439,7 @@ func TestRunContextCancel(t *testing.T) {
 	a := startAgent(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
-	res, err := Run(ctx, a.sock, ExecRequest{Argv: []string{"sh", "-c", "echo $$; sleep 1024"}, Env: []string{testPath}}, RunOptions{})
+	res, err := Run(ctx, a.sock, asMe(ExecRequest{Argv: []string{"sh", "-c", "echo $$; sleep 1024"}, Env: []string{testPath}}), RunOptions{})
 	if !errors.Is(err, context.Canceled) || !res.TimedOut || res.ExitCode != -1 {
 		t.Fatalf("got %+v, %v; want TimedOut and context.Canceled", res, err)
 	}
@@ -443,7 +450,7 @@ func TestRunContextCancel(t *testing.T) {
 	// A ctx deadline counts as a timeout, with no error.
 	ctx, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel2()
-	res, err = Run(ctx, a.sock, ExecRequest{Argv: []string{"sleep", "1025"}, Env: []string{testPath}}, RunOptions{})
+	res, err = Run(ctx, a.sock, asMe(ExecRequest{Argv: []string{"sleep", "1025"}, Env: []string{testPath}}), RunOptions{})
 	if err != nil || !res.TimedOut {
 		t.Fatalf("ctx deadline: got %+v, %v", res, err)
 	}
@@ -580,7 +587,7 @@ func startCommand(t *testing.T, a *testAgent, argv ...string) (*Conn, *os.File, 
 	}
 	defer outW.Close()
 	t.Cleanup(func() { outR.Close() })
-	pid, err := conn.Start(ExecRequest{Argv: argv, Env: []string{testPath}}, devnull, outW, outW)
+	pid, err := conn.Start(asMe(ExecRequest{Argv: argv, Env: []string{testPath}}), devnull, outW, outW)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -791,10 +798,161 @@ func TestRunStartedPidIsCommand(t *testing.T) {
 	r, w, _ := os.Pipe()
 	defer r.Close()
 	defer w.Close()
-	if _, err := conn.Start(ExecRequest{Argv: []string{"true"}, Env: []string{testPath}}, r, w, w); err != nil {
+	if _, err := conn.Start(asMe(ExecRequest{Argv: []string{"true"}, Env: []string{testPath}}), r, w, w); err != nil {
 		t.Fatal(err)
 	}
 	if code, err := conn.Wait(); err != nil || code != 0 {
 		t.Fatal(code, err)
+	}
+}
+
+// TestAgentAsPID1 runs the agent as a real PID 1: in a new PID namespace with
+// its own /proc (unshare --pid --fork --mount-proc), without the test
+// allowance, so the host side is accepted only because it is outside the
+// namespace (SO_PEERCRED pid 0).
+func TestAgentAsPID1(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creating a PID namespace needs CAP_SYS_ADMIN")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare(1) from util-linux")
+	}
+	bin := agentBinary(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	f := listenAt(t, sock)
+	a := &testAgent{sock: sock, done: make(chan struct{})}
+	a.cmd = exec.Command(unshare, "--pid", "--fork", "--mount-proc", "--kill-child", bin)
+	a.cmd.Env = []string{testPath}
+	a.cmd.ExtraFiles = []*os.File{f}
+	a.cmd.Stderr = &a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	go func() {
+		a.waitErr = a.cmd.Wait()
+		close(a.done)
+	}()
+	t.Cleanup(func() {
+		a.cmd.Process.Kill()
+		<-a.done
+		if t.Failed() {
+			t.Logf("agent stderr:\n%s", a.stderr.String())
+		}
+	})
+
+	res := run(t, a, RunOptions{}, "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '")
+	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+	if res.ExitCode != 0 || len(lines) != 2 || !strings.Contains(lines[1], filepath.Base(bin)) {
+		t.Fatalf("got %+v: %q %q", res, res.Stdout, res.Stderr)
+	}
+	var agentPid int // the agent's pid on the host: unshare's only child
+	if !eventually(2*time.Second, func() bool {
+		c := childrenOf(a.pid())
+		if len(c) == 1 {
+			agentPid = c[0]
+		}
+		return agentPid != 0
+	}) {
+		t.Fatal("cannot find the agent under unshare")
+	}
+
+	res = run(t, a, RunOptions{Timeout: time.Second}, "sh", "-c", "sleep 1031 & setsid sleep 1032 & sleep 1033")
+	if !res.TimedOut {
+		t.Fatalf("timeout: %+v", res)
+	}
+	for _, n := range []string{"1031", "1032", "1033"} {
+		if left := processesWithArgs("sleep", n); len(left) > 0 {
+			killAtCleanup(t, left...)
+			t.Errorf("sleep %s survived the timeout in the namespace", n)
+		}
+	}
+
+	res = run(t, a, RunOptions{}, "sh", "-c", "sleep 0.3 >/dev/null 2>&1 &")
+	if res.ExitCode != 0 {
+		t.Fatalf("orphan run: %+v", res)
+	}
+	time.Sleep(800 * time.Millisecond)
+	if !eventually(3*time.Second, func() bool {
+		for _, c := range childrenOf(agentPid) {
+			if st, _, _ := procState(c); st == 'Z' {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Errorf("zombies left under PID 1: %v", childrenOf(agentPid))
+	}
+
+	// A peer inside the namespace is refused.
+	if py, err := exec.LookPath("python3"); err == nil {
+		script := `import socket,struct,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+b=b'{"type":"hello","version":1}'
+try:
+    s.sendall(struct.pack(">I",len(b))+b)
+    print("answered" if s.recv(100) else "refused")
+except OSError: print("refused")`
+		res, err := Run(context.Background(), a.sock, asMe(ExecRequest{Argv: []string{py, "-c", script, sock}, Env: []string{testPath}}), RunOptions{})
+		if err != nil || strings.TrimSpace(string(res.Stdout)) != "refused" {
+			t.Errorf("peer inside the namespace: %+v (%q %q), %v", res, res.Stdout, res.Stderr, err)
+		}
+	}
+
+	// SIGTERM to PID 1 with a command running: both end, PID 1 with 0.
+	conn, _, _ := startCommand(t, a, "sleep", "1034")
+	if err := syscall.Kill(agentPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := conn.Wait(); err != nil || code != 143 {
+		t.Errorf("command after SIGTERM to PID 1: %d, %v; want 143", code, err)
+	}
+	if done, err := a.exited(5 * time.Second); !done || err != nil {
+		t.Fatalf("PID 1 after SIGTERM: exited %v, %v", done, err)
+	}
+}
+
+func TestCommandGetsOnlyItsStdio(t *testing.T) {
+	a := startAgent(t)
+	// ls itself opens one directory fd (3) to list /proc/self/fd.
+	res := run(t, a, RunOptions{}, "ls", "/proc/self/fd")
+	if got := strings.Fields(string(res.Stdout)); !slices.Equal(got, []string{"0", "1", "2", "3"}) {
+		t.Fatalf("the command's fds: %q, want 0 1 2 (+ ls's own 3)", got)
+	}
+	// Each command is in its own session, led by itself.
+	res = run(t, a, RunOptions{}, "sh", "-c", "echo $$; ps -o sid= -p $$ 2>/dev/null || awk '{print $6}' /proc/$$/stat")
+	f := strings.Fields(string(res.Stdout))
+	if len(f) != 2 || f[0] != f[1] {
+		t.Fatalf("pid and session id: %q", res.Stdout)
+	}
+}
+
+// BenchmarkRunTrue measures one blocking Run of /bin/true through the real
+// agent (dial, handshake, spawner re-exec, exec, exit, drain).
+func BenchmarkRunTrue(b *testing.B) {
+	bin := agentBinary(b)
+	sock := filepath.Join(b.TempDir(), "agent.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	f, _ := ln.File()
+	ln.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"POCKETDOCK_INIT_ALLOW_PEER_PID=" + strconv.Itoa(os.Getpid())}
+	cmd.ExtraFiles = []*os.File{f}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	req := asMe(ExecRequest{Argv: []string{"true"}, Env: []string{testPath}})
+	for b.Loop() {
+		res, err := Run(context.Background(), sock, req, RunOptions{})
+		if err != nil || res.ExitCode != 0 {
+			b.Fatal(res, err)
+		}
 	}
 }
