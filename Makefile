@@ -16,14 +16,14 @@ BUILD_TAGS := containers_image_openpgp exclude_graphdriver_btrfs seccomp netgo o
 export CGO_ENABLED := 1
 
 # Debian/Ubuntu packages that `deps` installs when any is missing.
-DEB_PACKAGES := libseccomp-dev pkg-config busybox-static debootstrap debian-archive-keyring gcc
+DEB_PACKAGES := libseccomp-dev pkg-config busybox-static debootstrap debian-archive-keyring gcc binutils
 
 AGENT_ARCHES := amd64 arm64
 # Fixed so that `make agent` gives the same bytes on every amd64 or arm64 host.
 AGENT_ENV := CGO_ENABLED=0 GOOS=linux GOAMD64=v1 GOARM64=v8.0 GOFLAGS=
 AGENT_FLAGS := -trimpath -buildvcs=false -ldflags '-s -w -buildid='
 
-.PHONY: help deps agent agent-check build fixtures test demo bench lint clean check-root check-go
+.PHONY: help deps agent agent-check static-check build fixtures test demo bench lint clean check-root check-go
 
 help: ## list the targets
 	@echo "pocketdock make targets (Go: $(GO)):"
@@ -84,7 +84,12 @@ build: check-go ## build bin/pocketdock (static, cgo, with the BUILD_TAGS)
 fixtures: deps ## build test/fixtures/out/{busybox,minimal-python}.tar (cached; building needs root)
 	@GO="$(GO)" bash test/fixtures/build.sh
 
-test: check-root deps fixtures lint agent-check ## run every test, root integration tests included (as root)
+static-check: build ## check that bin/pocketdock is a static executable (no ELF interpreter)
+	@if readelf -l bin/pocketdock | grep -q 'program interpreter'; then \
+		echo "static-check: bin/pocketdock is dynamically linked" >&2; exit 1; \
+	else echo "static-check: bin/pocketdock is static"; fi
+
+test: check-root deps fixtures lint agent-check static-check ## run every test, root integration tests included (as root)
 	$(GO) test -tags "$(BUILD_TAGS)" -count=1 -timeout 20m ./...
 
 demo: check-root deps build fixtures ## build, import the fixtures and run the demo (as root)

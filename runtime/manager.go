@@ -304,6 +304,17 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 	// PID 1 is our child until this process exits: reap it, so a long-lived
 	// SDK program never keeps a zombie.
 	go proc.Wait() //nolint:errcheck
+	// The agent answers the handshake only once its signal handlers are in
+	// place; a SIGTERM before that would be dropped (PID 1 of a namespace
+	// ignores signals it has no handler for), so create waits for it.
+	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	conn, err := agent.Dial(hctx, m.paths.SocketPath(id))
+	cancel()
+	if err != nil {
+		logData, _ := os.ReadFile(filepath.Join(runDir, "agent.log"))
+		return fmt.Errorf("agent did not answer: %w (agent log: %q)", err, strings.TrimSpace(string(logData)))
+	}
+	conn.Close()
 	st, err := c.State()
 	if err == nil {
 		rec.InitPID = st.InitProcessPid

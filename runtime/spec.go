@@ -73,7 +73,8 @@ func buildSpec(in specInput) (*specs.Spec, error) {
 		Root:    &specs.Root{Path: in.Rootfs},
 		Process: &specs.Process{
 			Args: []string{AgentPath},
-			Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			// GOMAXPROCS=1 keeps the idle agent small; commands never see this env.
+			Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"},
 			Cwd:  "/",
 			User: specs.User{UID: 0, GID: 0},
 			Capabilities: &specs.LinuxCapabilities{

@@ -90,6 +90,8 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(root)
+	// Runs before the RemoveAll: unmounts the store's own bind mount.
+	defer pocketdock.CloseStores()
 	cli, err := filepath.Abs(*cliPath)
 	if err != nil {
 		return err
@@ -382,9 +384,19 @@ func ociPeer(rt, bundle string, n int) ([]result, error) {
 	}
 	defer os.RemoveAll(state)
 	rtc := func(args ...string) error {
-		out, err := exec.Command(rt, append([]string{"--root", state}, args...)...).CombinedOutput()
+		cmd := exec.Command(rt, append([]string{"--root", state}, args...)...)
+		// A detached container inherits run's stdio: with a pipe there,
+		// waiting for EOF would never end, so output goes to a file.
+		errf, err := os.CreateTemp(state, "out-")
 		if err != nil {
-			return fmt.Errorf("%s %v: %v: %s", rt, args, err, out)
+			return err
+		}
+		defer os.Remove(errf.Name())
+		defer errf.Close()
+		cmd.Stdout, cmd.Stderr = errf, errf
+		if err := cmd.Run(); err != nil {
+			out, _ := os.ReadFile(errf.Name())
+			return fmt.Errorf("%s %v: %v: %s", rt, args, err, strings.TrimSpace(string(out)))
 		}
 		return nil
 	}
@@ -438,20 +450,37 @@ func podmanPeer(root, archive string, n int) ([]result, error) {
 		}
 		return string(out), nil
 	}
+	// podman's cgroupfs manager makes libpod_parent in every hierarchy; remove
+	// the ones this run made (rmdir only succeeds on empty cgroups).
+	preexisting := map[string]bool{}
+	before, _ := filepath.Glob("/sys/fs/cgroup/*/libpod_parent")
+	for _, d := range before {
+		preexisting[d] = true
+	}
 	defer func() {
 		pm("rm", "-af", "-t", "0")
 		pm("system", "reset", "-f")
 		exec.Command("umount", "-R", filepath.Join(dir, "storage", "overlay")).Run()
+		after, _ := filepath.Glob("/sys/fs/cgroup/*/libpod_parent")
+		for _, d := range after {
+			if !preexisting[d] {
+				removeCgroupTree(d)
+			}
+		}
 	}()
 	if _, err := pm("load", "-i", archive); err != nil {
 		return nil, err
 	}
-	img := "docker.io/pocketdock/busybox:latest"
+	ids, err := pm("images", "-q", "--no-trunc")
+	if err != nil {
+		return nil, err
+	}
+	img := strings.TrimPrefix(strings.TrimSpace(strings.Split(strings.TrimSpace(ids), "\n")[0]), "sha256:")
 	i := 0
 	life, err := measure("podman lifecycle (run -d, exec echo, rm -f)", n, func() error {
 		i++
 		name := fmt.Sprintf("pdb-podman-%d", i)
-		if _, err := pm("run", "-d", "--network", "none", "--name", name, img, "sleep", "1000000"); err != nil {
+		if _, err := pm("run", "-d", "--pull", "never", "--network", "none", "--name", name, img, "sleep", "1000000"); err != nil {
 			return err
 		}
 		if _, err := pm("exec", name, "echo", "hello"); err != nil {
@@ -463,7 +492,7 @@ func podmanPeer(root, archive string, n int) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := pm("run", "-d", "--network", "none", "--name", "pdb-podman-exec", img, "sleep", "1000000"); err != nil {
+	if _, err := pm("run", "-d", "--pull", "never", "--network", "none", "--name", "pdb-podman-exec", img, "sleep", "1000000"); err != nil {
 		return nil, err
 	}
 	ex, err := measure("podman exec true", n*3, func() error { _, err := pm("exec", "pdb-podman-exec", "true"); return err })
@@ -471,4 +500,18 @@ func podmanPeer(root, archive string, n int) ([]result, error) {
 		return nil, err
 	}
 	return []result{life, ex}, nil
+}
+
+// removeCgroupTree removes an empty cgroup and its empty children, deepest first.
+func removeCgroupTree(dir string) {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Remove(dirs[i])
+	}
 }
