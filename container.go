@@ -204,6 +204,12 @@ type ContainerInfo struct {
 	Cmd, Entrypoint []string
 	Persist         bool
 	Project         string
+	// Network is the network mode: "none" or "bridge".
+	Network string
+	// IPAddress is the container's address on the bridge while it runs ("" otherwise).
+	IPAddress string
+	// Ports are the published forwards while it runs, host ports resolved.
+	Ports []PortMapping
 }
 
 // Info returns the container's live state.
@@ -223,6 +229,7 @@ func (c *Container) Info(ctx context.Context) (ContainerInfo, error) {
 		info.PID1 = r.InitPID
 		info.Uptime = time.Since(r.StartedAt).Round(time.Millisecond)
 	}
+	c.fillNetworkInfo(&info, st)
 	return info, nil
 }
 

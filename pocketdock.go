@@ -71,6 +71,17 @@ type Options struct {
 	NoNewPrivileges *bool
 	// Root is the state root ("" = $POCKETDOCK_ROOT, else /var/lib/pocketdock and /run/pocketdock).
 	Root string
+	// Network is "none" (a namespace with loopback only) or "bridge" (an
+	// address on the bridge pocketdock0, 10.89.0.0/16, with egress through
+	// masquerade). "" = none, or bridge when ports are published.
+	Network string
+	// Ports forwards host ports to container ports, TCP, on every host
+	// address (127.0.0.1 included): host port → container port (the
+	// reference's form). Implies bridge.
+	Ports map[int]int
+	// PortMappings are forwards with everything Ports cannot say: a host IP,
+	// HostPort 0 for a free port (Info shows it), UDP. Implies bridge.
+	PortMappings []PortMapping
 }
 
 var (
@@ -133,6 +144,7 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 		PidsLimit: opts.PidsLimit, Persist: opts.Persist, Project: opts.Project,
 		NoNewPrivileges: nnp,
 	}
+	co.Network, co.Ports = opts.Network, opts.portMappings()
 	if progress != nil {
 		co.Progress = progress
 	}

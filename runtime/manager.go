@@ -114,6 +114,10 @@ type CreateOptions struct {
 	Project         string
 	NoNewPrivileges bool
 	Progress        io.Writer // pull progress, or nil
+	// Network is "none" or "bridge"; "" = none, or bridge when Ports are given.
+	Network string
+	// Ports are host → container forwards (mode bridge); host port 0 picks a free one.
+	Ports []PortMapping
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -167,6 +171,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		Project: o.Project, NoNewPrivileges: o.NoNewPrivileges,
 		Cmd: img.Config.Cmd, Entrypoint: img.Config.Entrypoint,
 		Agent: agentPath, BootID: bootID(), CreatedAt: now,
+	}
+	if err := setNetworkOptions(rec, o); err != nil {
+		return nil, err
 	}
 
 	// Reserve the name: store lock, check, write the creating record.
@@ -258,6 +265,9 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		NoNewPrivileges: rec.NoNewPrivileges, PidsLimit: pidsLimit, Labels: rec.Labels,
 	})
 	if err != nil {
+		return err
+	}
+	if err := m.setupNetwork(rec, spec); err != nil {
 		return err
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})
@@ -438,7 +448,12 @@ func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.
 	return m.stopLocked(ctx, rec.ID, force, grace)
 }
 
-func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace time.Duration) error {
+func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace time.Duration) (err error) {
+	defer func() {
+		if err == nil {
+			err = m.releaseNetwork(id)
+		}
+	}()
 	c, err := libcontainer.Load(m.paths.Libcontainer(), id)
 	if errors.Is(err, libcontainer.ErrNotExist) {
 		return nil
@@ -553,6 +568,9 @@ func (m *Manager) teardown(ctx context.Context, id string, kill, removeRecord bo
 		if err := m.stopLocked(ctx, id, true, 0); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := m.releaseNetwork(id); err != nil {
+		errs = append(errs, err)
 	}
 	if store, err := m.Images(); err != nil {
 		errs = append(errs, err)

@@ -23,6 +23,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 		labels  []string
 		asJSON  bool
 		allowNP bool
+		ports   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -50,6 +51,9 @@ func newCreateCmd(g *globals) *cobra.Command {
 				f := false
 				o.NoNewPrivileges = &f
 			}
+			if err := parsePortFlags(&o, ports); err != nil {
+				return err
+			}
 			c, err := pocketdock.CreateNewContainer(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -75,6 +79,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.BoolVar(&allowNP, "allow-new-privileges", false, "let setuid and file-capability binaries gain privileges")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	addNetworkFlags(f, &o, &ports)
 	return cmd
 }
 
@@ -296,6 +301,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 					"id": in.ID, "name": in.Name, "status": in.Status, "image": in.Image, "image_id": in.ImageID,
 					"created_at": in.CreatedAt, "started_at": in.StartedAt, "uptime_s": in.Uptime.Seconds(),
 					"pid": in.PID1, "cmd": in.Cmd, "entrypoint": in.Entrypoint, "persist": in.Persist, "project": in.Project,
+					"network": in.Network, "ip_address": in.IPAddress, "ports": portsJSON(in.Ports),
 				})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -308,6 +314,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "Uptime:\t%s\nPID 1 (host):\t%d\n", in.Uptime.Round(time.Second), in.PID1)
 			}
 			fmt.Fprintf(tw, "Persist:\t%v\n", in.Persist)
+			printNetworkInfo(tw, in)
 			return tw.Flush()
 		},
 	}
