@@ -90,8 +90,8 @@ func ensureForwardAccepts() error {
 			matchIfname(expr.MetaKeyOIFNAME, expr.CmpOpEq, BridgeName),
 			&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-				Mask:   binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
-				Xor:    binaryutil.NativeEndian.PutUint32(0)},
+				Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
+				Xor:  binaryutil.NativeEndian.PutUint32(0)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
 			accept)})
 		c.InsertRule(&nftables.Rule{Table: ch.Table, Chain: ch, UserData: ud, Exprs: append(
