@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 
@@ -99,7 +100,13 @@ func hostPortFree(p PortMapping) error {
 		return nil
 	}
 	if errors.Is(err, unix.EADDRINUSE) {
-		return fmt.Errorf("%w: host port %d/%s is held by %s", ErrConflict, p.HostPort, p.Protocol, socketHolder(p))
+		// Only a listening (TCP) or bound (UDP) socket is a conflict; a
+		// connection that happens to use the port number locally is not
+		// (NAT rules apply to new connections only).
+		if holder, ok := socketHolder(p); ok {
+			return fmt.Errorf("%w: host port %d/%s is held by %s", ErrConflict, p.HostPort, p.Protocol, holder)
+		}
+		return nil
 	}
 	return bindErr(p, err)
 }
@@ -112,13 +119,17 @@ func bindErr(p PortMapping, err error) error {
 }
 
 // socketHolder names the process holding host port p: "a listening socket of
-// pid N (comm)", from /proc/net/{tcp,tcp6,udp,udp6} and /proc/*/fd.
-func socketHolder(p PortMapping) string {
+// pid N (comm)", from /proc/net/{tcp,tcp6,udp,udp6} and /proc/*/fd; ok is
+// false when no listening (TCP) or unconnected bound (UDP) socket has it.
+func socketHolder(p PortMapping) (holder string, ok bool) {
 	inodes := map[string]bool{}
-	files := []string{"/proc/net/tcp", "/proc/net/tcp6"}
+	// thread-self: this thread's namespace (the host's), whatever other threads do.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	files := []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"}
 	state := "0A" // TCP_LISTEN
 	if p.Protocol == "udp" {
-		files = []string{"/proc/net/udp", "/proc/net/udp6"}
+		files = []string{"/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"}
 		state = "07" // TCP_CLOSE: an unconnected (bound) UDP socket
 	}
 	for _, f := range files {
@@ -143,7 +154,7 @@ func socketHolder(p PortMapping) string {
 		fh.Close()
 	}
 	if len(inodes) == 0 {
-		return "a socket of the host"
+		return "", false
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/fd/*")
 	for _, fd := range procs {
@@ -154,8 +165,8 @@ func socketHolder(p PortMapping) string {
 		if inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] {
 			pid := strings.Split(fd, "/")[2]
 			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
-			return fmt.Sprintf("a listening socket of pid %s (%s)", pid, strings.TrimSpace(string(comm)))
+			return fmt.Sprintf("a listening socket of pid %s (%s)", pid, strings.TrimSpace(string(comm))), true
 		}
 	}
-	return "a listening socket of the host"
+	return "a listening socket of the host", true
 }

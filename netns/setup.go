@@ -163,9 +163,10 @@ func configureInside(ns vnetns.NsHandle, ip net.IP, ones int, gw net.IP) error {
 }
 
 // createNetns makes a new network namespace and bind-mounts it at path. The
-// unshare happens on a locked thread that is never unlocked, so the Go
-// runtime ends that thread with the goroutine and no other goroutine ever
-// runs in the new namespace.
+// unshare happens on a locked OS thread that switches back to its original
+// namespace afterwards; if it cannot, the thread stays locked and the Go
+// runtime ends it with the goroutine, so no other goroutine ever runs in the
+// new namespace.
 func createNetns(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
@@ -178,18 +179,33 @@ func createNetns(path string) error {
 	done := make(chan error, 1)
 	go func() {
 		goruntime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			goruntime.UnlockOSThread()
+			done <- fmt.Errorf("current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			goruntime.UnlockOSThread()
 			done <- fmt.Errorf("unshare network namespace: %w", err)
 			return
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			done <- fmt.Errorf("bind-mount network namespace at %s: %w", path, err)
+		merr := unix.Mount(src, path, "none", unix.MS_BIND, "")
+		if err := vnetns.Set(orig); err != nil {
+			// Stay locked: this thread dies with the goroutine.
+			done <- fmt.Errorf("back to the host network namespace: %w", err)
 			return
 		}
-		done <- nil
+		goruntime.UnlockOSThread()
+		if merr != nil {
+			merr = fmt.Errorf("bind-mount network namespace at %s: %w", path, merr)
+		}
+		done <- merr
 	}()
 	if err := <-done; err != nil {
+		unix.Unmount(path, unix.MNT_DETACH)
 		os.Remove(path)
 		return err
 	}

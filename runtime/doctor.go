@@ -96,6 +96,12 @@ func (m *Manager) Doctor(ctx context.Context, fix bool) (DoctorReport, error) {
 				errs = append(errs, fmt.Errorf("%s: %w", what, err))
 				continue
 			}
+			// A create killed inside libcontainer.Create/Run leaves a state
+			// folder without a loadable state (teardown found nothing to destroy).
+			if err := os.RemoveAll(filepath.Join(m.paths.Libcontainer(), id)); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 			if err := os.RemoveAll(m.paths.RecordDir(id)); err != nil {
 				errs = append(errs, err)
 				continue
