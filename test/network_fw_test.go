@@ -1,0 +1,262 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	goruntime "runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/pocketdock/pocketdock"
+	"github.com/pocketdock/pocketdock/netns"
+	pdrt "github.com/pocketdock/pocketdock/runtime"
+)
+
+// dockerLikeFilter makes what docker makes: table ip filter with FORWARD
+// (policy drop) jumping to DOCKER-USER. It skips the test when the host
+// already has a table ip filter (another firewall's; never touched).
+func dockerLikeFilter(t *testing.T) *nftables.Chain {
+	t.Helper()
+	c := &nftables.Conn{}
+	tabs, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range tabs {
+		if x.Name == "filter" {
+			t.Skip("the host has a table ip filter of its own; this test makes docker's and must not touch another one")
+		}
+	}
+	tab := c.AddTable(&nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4})
+	t.Cleanup(func() {
+		c := &nftables.Conn{}
+		c.DelTable(tab)
+		if err := c.Flush(); err != nil {
+			t.Errorf("delete test table ip filter: %v", err)
+		}
+	})
+	drop := nftables.ChainPolicyDrop
+	fwd := c.AddChain(&nftables.Chain{Name: "FORWARD", Table: tab, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop})
+	user := c.AddChain(&nftables.Chain{Name: "DOCKER-USER", Table: tab})
+	c.AddRule(&nftables.Rule{Table: tab, Chain: fwd, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: "DOCKER-USER"}}})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return user
+}
+
+func TestNetworkForwardPolicyDrop(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	user := dockerLikeFilter(t)
+	web := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-fw-web", Ports: map[int]int{18084: 80}})
+	startHTTPD(t, web)
+	client := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-fw-client", Network: "bridge"})
+	// Container → host port → other container is forwarded traffic: it passes
+	// docker's DROP policy through pocketdock's accepts in DOCKER-USER.
+	if got := wgetIn(t, client, "http://10.89.0.1:18084/"); strings.TrimSpace(got) != page {
+		t.Fatalf("hairpin through FORWARD policy drop: %q", got)
+	}
+	rules, err := (&nftables.Conn{}).GetRules(user.Table, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := 0
+	for _, r := range rules {
+		if s, _ := userdata.GetString(r.UserData, userdata.TypeComment); s == "pocketdock shared" {
+			ours++
+		}
+	}
+	if ours != 3 {
+		t.Fatalf("pocketdock rules in DOCKER-USER: %d, want 3", ours)
+	}
+	web.Destroy(ctx)
+	client.Destroy(ctx)
+	if leases, _ := netns.Leases(); len(leases) == 0 {
+		rules, _ := (&nftables.Conn{}).GetRules(user.Table, user)
+		for _, r := range rules {
+			if s, _ := userdata.GetString(r.UserData, userdata.TypeComment); strings.Contains(s, "pocketdock") {
+				t.Errorf("pocketdock rule left in DOCKER-USER: %q", s)
+			}
+		}
+	}
+	sharedGone(t)
+}
+
+// inNetns runs fn on a thread in the network namespace at path and returns
+// that thread to the test's namespace (or lets it die if it cannot).
+func inNetns(t *testing.T, path string, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			goruntime.UnlockOSThread()
+			done <- err
+			return
+		}
+		defer orig.Close()
+		target, err := vnetns.GetFromPath(path)
+		if err != nil {
+			goruntime.UnlockOSThread()
+			done <- err
+			return
+		}
+		defer target.Close()
+		if err := vnetns.Set(target); err != nil {
+			goruntime.UnlockOSThread()
+			done <- err
+			return
+		}
+		ferr := fn()
+		if err := vnetns.Set(orig); err != nil {
+			done <- fmt.Errorf("back to the test's namespace: %w (thread dropped)", err)
+			return // stays locked: the thread ends with the goroutine
+		}
+		goruntime.UnlockOSThread()
+		done <- ferr
+	}()
+	return <-done
+}
+
+// A container that sends a packet for 127.0.0.1 to the host (route_localnet
+// is 1 on the bridge) must not reach a host service bound to 127.0.0.1.
+func TestNetworkLoopbackGuard(t *testing.T) {
+	needRoot(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("host-only\n"))
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-guard", Network: "bridge"})
+	p, _ := pdrt.ResolvePaths(stateRoot)
+	// In the container's namespace (a test container): route 127.0.0.1 out of
+	// eth0 to the bridge, as a hostile container root with CAP_NET_ADMIN could.
+	dialed := make(chan error, 1)
+	err = inNetns(t, p.NetnsPath(c.ID()), func() error {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		eth, err := h.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if err := writeProcSys("net/ipv4/conf/eth0/route_localnet", "1"); err != nil {
+			return err
+		}
+		if err := writeProcSys("net/ipv4/conf/all/route_localnet", "1"); err != nil {
+			return err
+		}
+		routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_LOCAL}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst != nil && r.Dst.IP.IsLoopback() {
+				r := r
+				if err := h.RouteDel(&r); err != nil {
+					return fmt.Errorf("delete local route %s: %w", r.Dst, err)
+				}
+			}
+		}
+		gw := net.ParseIP("10.89.0.1")
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4(127, 0, 0, 1).To4(), Mask: net.CIDRMask(32, 32)}, Gw: gw}); err != nil {
+			return fmt.Errorf("route 127.0.0.1 via the bridge: %w", err)
+		}
+		conn, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 3*time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		dialed <- err
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if derr := <-dialed; derr == nil {
+		t.Fatal("a packet for 127.0.0.1 from a container reached the host's loopback service")
+	} else {
+		t.Logf("dial from the container was refused as it should be: %v", derr)
+	}
+}
+
+func writeProcSys(name, v string) error {
+	return writeFile("/proc/sys/"+name, v)
+}
+
+func TestNetworkCLI(t *testing.T) {
+	needRoot(t)
+	name := "net-cli"
+	out, errs, code := cli(t, "create", "--image", busyboxImage, "--pull", "never", "--name", name, "-p", "127.0.0.1:18086:80", "-p", "5300/udp", "--json")
+	if code != 0 {
+		t.Fatalf("create: %d %s %s", code, out, errs)
+	}
+	t.Cleanup(func() { cli(t, "rm", name) })
+	out, errs, code = cli(t, "info", name, "--json")
+	if code != 0 {
+		t.Fatalf("info: %d %s", code, errs)
+	}
+	var info struct {
+		Network   string `json:"network"`
+		IPAddress string `json:"ip_address"`
+		Ports     []struct {
+			HostIP        string `json:"host_ip"`
+			HostPort      int    `json:"host_port"`
+			ContainerPort int    `json:"container_port"`
+			Protocol      string `json:"protocol"`
+		} `json:"ports"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("info --json: %v\n%s", err, out)
+	}
+	if info.Network != "bridge" || !strings.HasPrefix(info.IPAddress, "10.89.") || len(info.Ports) != 2 ||
+		info.Ports[0].HostIP != "127.0.0.1" || info.Ports[0].HostPort != 18086 || info.Ports[1].Protocol != "udp" || info.Ports[1].HostPort == 0 {
+		t.Fatalf("info --json: %s", out)
+	}
+	out, _, _ = cli(t, "info", name)
+	if !strings.Contains(out, "127.0.0.1:18086:80/tcp") || !strings.Contains(out, "IP address:") {
+		t.Fatalf("info: %s", out)
+	}
+	_, errs, code = cli(t, "create", "--image", busyboxImage, "--pull", "never", "-p", "80:99999")
+	if code != 125 || !strings.Contains(errs, "80:99999") {
+		t.Fatalf("bad -p: %d %s", code, errs)
+	}
+	_, errs, code = cli(t, "create", "--image", busyboxImage, "--pull", "never", "--network", "host")
+	if code != 125 || !strings.Contains(errs, `"host"`) {
+		t.Fatalf("bad --network: %d %s", code, errs)
+	}
+	out, _, code = cli(t, "doctor")
+	if code != 0 || !strings.Contains(out, "0 orphan(s)") {
+		t.Fatalf("doctor: %d %s", code, out)
+	}
+}
+
+func writeFile(path, v string) error {
+	return os.WriteFile(path, []byte(v), 0o644)
+}
