@@ -16,7 +16,6 @@ import (
 	"github.com/google/nftables/userdata"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/pocketdock/pocketdock"
 	"github.com/pocketdock/pocketdock/netns"
@@ -173,16 +172,20 @@ func TestNetworkLoopbackGuard(t *testing.T) {
 		if err := writeProcSys("net/ipv4/conf/all/route_localnet", "1"); err != nil {
 			return err
 		}
-		routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_LOCAL}, netlink.RT_FILTER_TABLE)
+		// 127.0.0.1 must not be the container's own address, or the host's
+		// answers would be dropped there as martians (and hide a leak).
+		lo, err := h.LinkByName("lo")
 		if err != nil {
 			return err
 		}
-		for _, r := range routes {
-			if r.Dst != nil && r.Dst.IP.IsLoopback() {
-				r := r
-				if err := h.RouteDel(&r); err != nil {
-					return fmt.Errorf("delete local route %s: %w", r.Dst, err)
-				}
+		addrs, err := h.AddrList(lo, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			a := a
+			if err := h.AddrDel(lo, &a); err != nil {
+				return fmt.Errorf("delete %s from lo: %w", a.IPNet, err)
 			}
 		}
 		gw := net.ParseIP("10.89.0.1")
