@@ -103,6 +103,7 @@ func Setup(req Request) (res *Result, err error) {
 	la := netlink.NewLinkAttrs()
 	la.Name = VethName(req.ID)
 	la.MasterIndex = br.Attrs().Index
+	la.Alias = t.String() // the kernel ignores it on create; set below (see releaseLocked)
 	veth := &netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(ns))}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return nil, fmt.Errorf("add veth %s: %w", la.Name, err)
@@ -111,8 +112,10 @@ func Setup(req Request) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := netlink.LinkSetAlias(host, t.String()); err != nil {
-		return nil, fmt.Errorf("tag veth %s: %w", la.Name, err)
+	if host.Attrs().Alias != t.String() {
+		if err := netlink.LinkSetAlias(host, t.String()); err != nil {
+			return nil, fmt.Errorf("tag veth %s: %w", la.Name, err)
+		}
 	}
 	// Hairpin: a container reaching its own published port through the
 	// host's address gets the DNATed packet back out of the port it came in by.
@@ -247,7 +250,9 @@ func releaseLocked(a *allocator, t Tag, netnsPath string) error {
 		errs = append(errs, err)
 	}
 	if l, err := netlink.LinkByName(VethName(t.ID)); err == nil {
-		if lt, ok := ParseTag(l.Attrs().Alias); ok && lt == t {
+		// Tagged with t, or untagged: a create killed between adding the veth
+		// and tagging it (its lease, written first, led here).
+		if lt, ok := ParseTag(l.Attrs().Alias); (ok && lt == t) || (l.Attrs().Alias == "" && l.Type() == "veth") {
 			if err := netlink.LinkDel(l); err != nil {
 				errs = append(errs, fmt.Errorf("delete veth %s: %w", l.Attrs().Name, err))
 			}
@@ -276,7 +281,12 @@ func releaseLocked(a *allocator, t Tag, netnsPath string) error {
 func (a *allocator) ensureBridge(subnet *net.IPNet) (netlink.Link, error) {
 	l, err := netlink.LinkByName(BridgeName)
 	if err == nil {
-		if l.Attrs().Alias != bridgeAlias {
+		if l.Attrs().Alias == "" && l.Type() == "bridge" {
+			// Ours from a create killed between adding and tagging it.
+			if err := netlink.LinkSetAlias(l, bridgeAlias); err != nil {
+				return nil, err
+			}
+		} else if l.Attrs().Alias != bridgeAlias {
 			return nil, fmt.Errorf("%w: a link named %s exists that pocketdock did not make (alias %q)", ErrConflict, BridgeName, l.Attrs().Alias)
 		}
 	} else {
@@ -292,9 +302,11 @@ func (a *allocator) ensureBridge(subnet *net.IPNet) (netlink.Link, error) {
 		if l, err = netlink.LinkByName(BridgeName); err != nil {
 			return nil, err
 		}
-		if err := netlink.LinkSetAlias(l, bridgeAlias); err != nil {
-			netlink.LinkDel(l)
-			return nil, err
+		if l.Attrs().Alias != bridgeAlias {
+			if err := netlink.LinkSetAlias(l, bridgeAlias); err != nil {
+				netlink.LinkDel(l)
+				return nil, err
+			}
 		}
 	}
 	gw := &netlink.Addr{IPNet: &net.IPNet{IP: gateway(subnet), Mask: subnet.Mask}}
@@ -320,11 +332,12 @@ func (a *allocator) ensureBridge(subnet *net.IPNet) (netlink.Link, error) {
 		return nil, err
 	}
 	if old, err := readSysctl("net/ipv4/ip_forward"); err == nil && old != "1" {
-		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
-			return nil, err
-		}
+		// Saved first, so a crash in between still restores it.
 		a.state.ForwardWas = old
 		if err := a.save(); err != nil {
+			return nil, err
+		}
+		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
 			return nil, err
 		}
 	}
@@ -335,7 +348,7 @@ func (a *allocator) ensureBridge(subnet *net.IPNet) (netlink.Link, error) {
 // is attached to it any more) and the table, and restores ip_forward.
 func (a *allocator) removeShared() error {
 	var errs []error
-	if l, err := netlink.LinkByName(BridgeName); err == nil && l.Attrs().Alias == bridgeAlias {
+	if l, err := netlink.LinkByName(BridgeName); err == nil && (l.Attrs().Alias == bridgeAlias || (l.Attrs().Alias == "" && l.Type() == "bridge")) {
 		attached := false
 		if links, err := netlink.LinkList(); err == nil {
 			for _, x := range links {
