@@ -263,3 +263,31 @@ func TestNetworkCLI(t *testing.T) {
 func writeFile(path, v string) error {
 	return os.WriteFile(path, []byte(v), 0o644)
 }
+
+// Stopping a persistent container releases its link, address, rules and
+// namespace; the record keeps the requested ports for a later start.
+func TestNetworkStopReleases(t *testing.T) {
+	ctx := context.Background()
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-persist", Persist: true, Ports: map[int]int{18087: 80}})
+	if objs := netObjects(t, stateRoot, c.ID()); len(objs) < 4 {
+		t.Fatalf("running: want link, rule, lease and netns, got %q", objs)
+	}
+	if err := c.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if objs := netObjects(t, stateRoot, c.ID()); len(objs) > 0 {
+		t.Fatalf("stopped: left %q", objs)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Status != "exited" || info.Network != "bridge" || info.IPAddress != "" || len(info.Ports) != 0 {
+		t.Fatalf("stopped info: %+v", info)
+	}
+	// The port is free again: another container may publish it.
+	d := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-after-stop", Ports: map[int]int{18087: 80}})
+	if err := d.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

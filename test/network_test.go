@@ -397,8 +397,23 @@ func TestNetworkConcurrentCreates(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Image: busyboxImage, Root: roots[i%len(roots)], Pull: "never",
-				Name: fmt.Sprintf("net-par-%d", i), Network: "bridge", PortMappings: []pocketdock.PortMapping{{ContainerPort: 80}}})
+			root, name := roots[i%len(roots)], fmt.Sprintf("net-par-%d", i)
+			var c *pocketdock.Container
+			var err error
+			if i%2 == 0 {
+				// In this process...
+				c, err = pocketdock.CreateNewContainer(ctx, pocketdock.Options{Image: busyboxImage, Root: root, Pull: "never",
+					Name: name, Network: "bridge", PortMappings: []pocketdock.PortMapping{{ContainerPort: 80}}})
+			} else {
+				// ...and in CLI processes of their own.
+				out, cerr := exec.Command(cliBin, "--root", root, "create", "--image", busyboxImage, "--pull", "never",
+					"--name", name, "--network", "bridge", "-p", "80").CombinedOutput()
+				if cerr != nil {
+					err = fmt.Errorf("CLI create %s: %v: %s", name, cerr, out)
+				} else {
+					c, err = pocketdock.GetContainerIn(ctx, root, name)
+				}
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
