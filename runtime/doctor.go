@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -144,11 +147,38 @@ func (m *Manager) Doctor(ctx context.Context, fix bool) (DoctorReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-// removeContainerCgroups removes container id's (empty) cgroup folders in
-// every hierarchy; rmdir fails on a cgroup with processes, which stays.
+// removeContainerCgroups removes container id's cgroup folders in every
+// hierarchy. A create killed inside libcontainer's start can leave its init
+// process there with no state to destroy it by: whatever is still in the
+// container's own cgroup is killed first (id is a record of this root, so the
+// cgroup is this root's), then the folders are removed.
 func removeContainerCgroups(id string) {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent + "/" + id)
 	dirs = append(dirs, "/sys/fs/cgroup/"+cgroupParent+"/"+id)
+	procs := func() []int {
+		var pids []int
+		for _, d := range dirs {
+			data, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+		}
+		return pids
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		pids := procs()
+		if len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
 	for _, d := range dirs {
 		unix.Rmdir(d)
 	}

@@ -281,7 +281,7 @@ func TestNetworkNone(t *testing.T) {
 		if !errors.Is(err, pocketdock.ErrInvalidArgument) {
 			t.Errorf("create %+v: want ErrInvalidArgument, got %v", o, err)
 		}
-		if d := diffState(b, hostState(t)); len(d) > 0 {
+		if d := ownDiff(b, hostState(t)); len(d) > 0 {
 			t.Errorf("create %+v left %q", o, d)
 		}
 	}
@@ -298,7 +298,7 @@ func TestNetworkPortConflicts(t *testing.T) {
 	if !errors.Is(err, pocketdock.ErrConflict) || !strings.Contains(err.Error(), "18081") || !strings.Contains(err.Error(), "net-first") {
 		t.Fatalf("second publish of 18081: want ErrConflict naming the port and net-first, got %v", err)
 	}
-	if d := diffState(before, hostState(t)); len(d) > 0 {
+	if d := ownDiff(before, hostState(t)); len(d) > 0 {
 		t.Fatalf("failed create left %q", d)
 	}
 	if leases, _ := netns.Leases(); len(leases) != len(leasesBefore) {
@@ -318,7 +318,7 @@ func TestNetworkPortConflicts(t *testing.T) {
 	if !errors.Is(err, pocketdock.ErrConflict) || !strings.Contains(err.Error(), strconv.Itoa(port)) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("port held by a host socket: want ErrConflict naming port %d and pid %d, got %v", port, os.Getpid(), err)
 	}
-	if d := diffState(before, hostState(t)); len(d) > 0 {
+	if d := ownDiff(before, hostState(t)); len(d) > 0 {
 		t.Fatalf("failed create left %q", d)
 	}
 	// Host port 0 picks a free port; info shows it and it forwards (UDP too).
@@ -544,6 +544,7 @@ func TestNetworkCreateKilledThenDoctor(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 	}
+	killedIDs := recordIDs(t)
 	out, errs, code = cli(t, "doctor", "--fix")
 	t.Logf("doctor --fix:\n%s%s", out, errs)
 	if code != 0 {
@@ -564,7 +565,7 @@ func TestNetworkCreateKilledThenDoctor(t *testing.T) {
 			}
 		}
 	}
-	if d := diffState(before, hostState(t)); len(d) > 0 {
+	if d := ownDiff(before, hostState(t), killedIDs...); len(d) > 0 {
 		t.Errorf("left after doctor --fix: %q", d)
 	}
 	if left := rootNetObjects(t, stateRoot); len(left) > 0 {
