@@ -194,7 +194,7 @@ func short(id string) string {
 }
 
 // taggedRules lists every rule carrying a container tag in pocketdock's
-// table and in docker's forward chains (where pocketdock adds its accepts).
+// table (the accepts in docker's chains are shared, not per container).
 func taggedRules() ([]TaggedRule, error) {
 	c := &nftables.Conn{}
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)

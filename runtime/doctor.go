@@ -53,6 +53,14 @@ func tryLockFile(path string) (l *fileLock, ok bool, err error) {
 // being created or changed right now (their lock is held) are left alone.
 func (m *Manager) Doctor(ctx context.Context, fix bool) (DoctorReport, error) {
 	var rep DoctorReport
+	// The store lock keeps creates out of the window between making a
+	// container's folder and writing its record (Create holds it there), so
+	// a folder without a record here is a crashed create.
+	sl, err := m.storeLock()
+	if err != nil {
+		return rep, err
+	}
+	defer sl.Unlock()
 	ents, err := os.ReadDir(m.paths.Containers())
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return rep, err
