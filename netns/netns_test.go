@@ -87,3 +87,71 @@ func TestHostsFile(t *testing.T) {
 		t.Fatalf("none: %q", got)
 	}
 }
+
+func TestAllocatorPicks(t *testing.T) {
+	a := &allocator{}
+	t.Setenv(SubnetEnv, "10.99.0.0/29") // 8 addresses: .1 gateway, .2-.6 containers, .7 broadcast
+	n, err := a.subnet()
+	if err != nil || n.String() != "10.99.0.0/29" || gateway(n).String() != "10.99.0.1" {
+		t.Fatalf("subnet: %v %v", n, err)
+	}
+	var got []string
+	for i := 0; i < 5; i++ {
+		ip, err := a.nextIP(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ip.String())
+		a.state.Leases = append(a.state.Leases, Lease{Root: "r", ID: ip.String(), IP: ip.String()})
+	}
+	if strings.Join(got, ",") != "10.99.0.2,10.99.0.3,10.99.0.4,10.99.0.5,10.99.0.6" {
+		t.Fatalf("picked %v", got)
+	}
+	if _, err := a.nextIP(n); !errors.Is(err, ErrConflict) {
+		t.Fatalf("full subnet: want ErrConflict, got %v", err)
+	}
+	// A released address is the next one given.
+	a.remove(Tag{Root: "r", ID: "10.99.0.4"})
+	if ip, err := a.nextIP(n); err != nil || ip.String() != "10.99.0.4" {
+		t.Fatalf("after release: %v %v", ip, err)
+	}
+	// While leases exist the stored subnet wins over the environment.
+	t.Setenv(SubnetEnv, "10.77.0.0/16")
+	if n, _ := a.subnet(); n.String() != "10.99.0.0/29" {
+		t.Fatalf("subnet changed under leases: %v", n)
+	}
+	for _, bad := range []string{"10.0.0.0/30", "nonsense", "fd00::/64"} {
+		b := &allocator{}
+		t.Setenv(SubnetEnv, bad)
+		if _, err := b.subnet(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("subnet %q: want ErrInvalidArgument, got %v", bad, err)
+		}
+	}
+}
+
+func TestPortHolder(t *testing.T) {
+	a := &allocator{state: allocState{Leases: []Lease{
+		{Root: "r1", ID: "a", Name: "web", Ports: []PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}}},
+		{Root: "r2", ID: "b", Name: "dns", Ports: []PortMapping{{HostIP: "127.0.0.1", HostPort: 53, ContainerPort: 53, Protocol: "udp"}}},
+	}}}
+	cases := []struct {
+		p    PortMapping
+		want string
+	}{
+		{PortMapping{HostPort: 8080, Protocol: "tcp"}, "web"},
+		{PortMapping{HostIP: "127.0.0.1", HostPort: 8080, Protocol: "tcp"}, "web"},
+		{PortMapping{HostPort: 8080, Protocol: "udp"}, ""},
+		{PortMapping{HostPort: 53, Protocol: "udp"}, "dns"},
+		{PortMapping{HostIP: "192.0.2.1", HostPort: 53, Protocol: "udp"}, ""},
+	}
+	for _, c := range cases {
+		l := a.portHolder(c.p)
+		got := ""
+		if l != nil {
+			got = l.Name
+		}
+		if got != c.want {
+			t.Errorf("portHolder(%s) = %q, want %q", c.p, got, c.want)
+		}
+	}
+}
