@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/kballard/go-shellquote"
 	"github.com/spf13/cobra"
 
@@ -272,7 +273,7 @@ func ago(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return time.Since(t).Round(time.Second).String() + " ago"
+	return units.HumanDuration(time.Since(t)) + " ago"
 }
 
 func newInfoCmd(g *globals) *cobra.Command {
