@@ -391,6 +391,10 @@ func TestCLILimitsAndInfo(t *testing.T) {
 			t.Fatalf("info table lacks %q (exit %d):\n%s", want, code, out)
 		}
 	}
+	out, _, code = cli(t, "top", name)
+	if code != 0 || !strings.Contains(out, "USER") || !strings.Contains(out, "root") || !strings.Contains(out, "/dev/.pocketdock-init") {
+		t.Fatalf("top (exit %d):\n%s", code, out)
+	}
 	// The device is there and writable (rw).
 	if out, errs, code := cli(t, "run", name, "-u", "root", "--", "echo x > /dev/pdnull && echo ok"); code != 0 || out != "ok\n" {
 		t.Fatalf("device: %d %q %q", code, out, errs)

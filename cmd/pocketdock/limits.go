@@ -78,6 +78,7 @@ func printUsageTable(tw *tabwriter.Writer, in pocketdock.ContainerInfo) {
 	}
 	fmt.Fprintln(tw)
 	if len(in.Processes) > 0 {
+		fmt.Fprintln(tw)
 		tw.Flush()
 		printProcesses(tw, in.Processes)
 	}
@@ -86,7 +87,7 @@ func printUsageTable(tw *tabwriter.Writer, in pocketdock.ContainerInfo) {
 // printProcesses prints the process list as its own table below the fields.
 func printProcesses(w io.Writer, procs []pocketdock.ProcessInfo) {
 	pw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(pw, "\nPID\tUSER\tSTATE\tCOMMAND")
+	fmt.Fprintln(pw, "PID\tUSER\tSTATE\tCOMMAND")
 	for _, p := range procs {
 		fmt.Fprintf(pw, "%d\t%s\t%s\t%s\n", p.PID, p.User, p.State, p.Command)
 	}
