@@ -115,7 +115,8 @@ func manager(root string) (*pdrt.Manager, error) {
 }
 
 // CreateNewContainer creates a container from opts and starts it. Errors:
-// ErrInvalidArgument (name, pull policy, env, user, workdir), ErrConflict
+// ErrInvalidArgument (name, pull policy, env, user, workdir, memory limit,
+// CPU percent, pids limit, device), ErrConflict
 // (name taken), ErrImageNotFound (with the hint to build the default image),
 // ErrHostUnsupported (not root). A failed create leaves nothing behind.
 func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
