@@ -163,6 +163,7 @@ func sharedGone(t *testing.T) {
 }
 
 func TestNetworkBridgePorts(t *testing.T) {
+	needNet(t)
 	ctx := context.Background()
 	web := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-web", Ports: map[int]int{18080: 80}})
 	webID := web.ID()
@@ -288,6 +289,7 @@ func TestNetworkNone(t *testing.T) {
 }
 
 func TestNetworkPortConflicts(t *testing.T) {
+	needNet(t)
 	ctx := context.Background()
 	first := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-first", Ports: map[int]int{18081: 80}})
 	startHTTPD(t, first)
@@ -384,6 +386,7 @@ func newRoot(t *testing.T) string {
 }
 
 func TestNetworkConcurrentCreates(t *testing.T) {
+	needNet(t)
 	ctx := context.Background()
 	roots := []string{stateRoot, newRoot(t), newRoot(t), newRoot(t)}
 	const n = 20
@@ -514,6 +517,7 @@ func rootNetObjects(t *testing.T, root string) []string {
 }
 
 func TestNetworkCreateKilledThenDoctor(t *testing.T) {
+	needNet(t)
 	ctx := context.Background()
 	// Another state root's live container must survive this root's doctor --fix.
 	other := newRoot(t)
