@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -358,5 +359,103 @@ func needNet(t *testing.T) {
 	}
 	if l, err := netlink.LinkByName(la.Name); err == nil {
 		netlink.LinkDel(l)
+	}
+}
+
+// Egress: a container reaches a server outside the bridge through the host,
+// masqueraded to the host's address. "Outside" is a namespace this test makes
+// (veth pdtout<pid> on the host, 198.51.100.1/24 ↔ 198.51.100.2/24), so no
+// packet leaves the machine.
+func TestNetworkEgressMasquerade(t *testing.T) {
+	needNet(t)
+	// The outside namespace, held by its handle (no bind mount).
+	nsc := make(chan vnetns.NsHandle, 1)
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			goruntime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		ns, err := vnetns.New()
+		if err != nil {
+			goruntime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		if err := vnetns.Set(orig); err != nil {
+			ns.Close()
+			errc <- err
+			return // stays locked: the thread ends with the goroutine
+		}
+		goruntime.UnlockOSThread()
+		nsc <- ns
+	}()
+	var ns vnetns.NsHandle
+	select {
+	case ns = <-nsc:
+	case err := <-errc:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	la := netlink.NewLinkAttrs()
+	la.Name = fmt.Sprintf("pdtout%d", os.Getpid()%100000)
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(ns))}); err != nil {
+		t.Fatal(err)
+	}
+	host, err := netlink.LinkByName(la.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := netlink.LinkDel(host); err != nil {
+			t.Errorf("delete %s: %v", la.Name, err)
+		}
+	})
+	if err := netlink.AddrAdd(host, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("198.51.100.1"), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		t.Fatal(err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	peer, err := h.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.AddrAdd(peer, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("198.51.100.2"), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetUp(peer); err != nil {
+		t.Fatal(err)
+	}
+	// An HTTP server in the outside namespace answers with the client's address.
+	var ln net.Listener
+	nsPath := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns))
+	if err := inNetns(t, nsPath, func() error {
+		var err error
+		ln, err = net.Listen("tcp4", "198.51.100.2:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, r.RemoteAddr)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-egress", Network: "bridge"})
+	got := wgetIn(t, c, fmt.Sprintf("http://198.51.100.2:%d/", port))
+	if !strings.HasPrefix(got, "198.51.100.1:") {
+		t.Fatalf("the outside server saw %q, want the host's address 198.51.100.1 (masquerade)", got)
 	}
 }
