@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -453,9 +454,29 @@ func TestNetworkEgressMasquerade(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	c := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-egress", Network: "bridge"})
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage, Name: "net-egress", Ports: map[int]int{18088: 80}})
 	got := wgetIn(t, c, fmt.Sprintf("http://198.51.100.2:%d/", port))
 	if !strings.HasPrefix(got, "198.51.100.1:") {
 		t.Fatalf("the outside server saw %q, want the host's address 198.51.100.1 (masquerade)", got)
+	}
+	// Ingress: a client outside reaches the published port on the host's address.
+	startHTTPD(t, c)
+	var reply string
+	if err := inNetns(t, nsPath, func() error {
+		conn, err := net.DialTimeout("tcp4", "198.51.100.1:18088", 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+		b, err := io.ReadAll(conn)
+		reply = string(b)
+		return err
+	}); err != nil {
+		t.Fatalf("from outside to 198.51.100.1:18088: %v", err)
+	}
+	if !strings.Contains(reply, page) {
+		t.Fatalf("from outside to 198.51.100.1:18088: %q", reply)
 	}
 }

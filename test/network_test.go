@@ -182,6 +182,9 @@ func TestNetworkBridgePorts(t *testing.T) {
 	if body, err := httpGet("http://127.0.0.1:18080/"); err != nil || strings.TrimSpace(body) != page {
 		t.Fatalf("GET 127.0.0.1:18080: %q %v", body, err)
 	}
+	if body, err := httpGet("http://10.89.0.1:18080/"); err != nil || strings.TrimSpace(body) != page {
+		t.Fatalf("GET 10.89.0.1:18080 (the host's address on the bridge): %q %v", body, err)
+	}
 	if body, err := httpGet("http://" + info.IPAddress + ":80/"); err != nil || strings.TrimSpace(body) != page {
 		t.Fatalf("GET %s:80: %q %v", info.IPAddress, body, err)
 	}
