@@ -440,11 +440,14 @@ func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.
 
 func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace time.Duration) error {
 	c, err := libcontainer.Load(m.paths.Libcontainer(), id)
-	if errors.Is(err, libcontainer.ErrNotExist) {
-		return nil
-	}
 	if err != nil {
-		return err
+		// No (readable) state.json: nothing runs under libcontainer's
+		// control, but a killed create may have left cgroups, processes
+		// in them and the state folder.
+		if oerr := m.removeOrphanState(id); oerr != nil {
+			return errors.Join(err, oerr)
+		}
+		return nil
 	}
 	st, err := c.Status()
 	if err != nil {

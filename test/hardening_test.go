@@ -1,0 +1,312 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pocketdock/pocketdock"
+)
+
+// endless is a stdin that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'y'
+	}
+	return len(p), nil
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res, err := c.Run(ctx, fmt.Sprintf("echo out%d; echo err%d >&2; exit %d", i, i, i%7))
+			if err != nil {
+				errs <- fmt.Errorf("run %d: %w", i, err)
+				return
+			}
+			if res.Stdout != fmt.Sprintf("out%d\n", i) || res.Stderr != fmt.Sprintf("err%d\n", i) || res.ExitCode != i%7 {
+				errs <- fmt.Errorf("run %d: %+v", i, res)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestHugeInputAndOutput(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+
+	// 1 GB of output: capped, drained, no deadlock.
+	res, err := c.Run(ctx, "head -c 1000000000 /dev/zero; echo done >&2", pocketdock.WithTimeout(5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Truncated || len(res.Stdout) != 10<<20 || res.Stderr != "done\n" || res.ExitCode != 0 {
+		t.Fatalf("1 GB: exit %d truncated %v stdout %d bytes stderr %q", res.ExitCode, res.Truncated, len(res.Stdout), res.Stderr)
+	}
+
+	// A stdin that never ends: the command reads a little and exits; Run returns.
+	res, err = c.Run(ctx, "head -c 5", pocketdock.WithStdin(endless{}))
+	if err != nil || res.Stdout != "yyyyy" {
+		t.Fatalf("endless stdin: %+v %v", res, err)
+	}
+	// ... and a command that reads it all is ended by the timeout.
+	res, err = c.Run(ctx, "cat >/dev/null", pocketdock.WithStdin(endless{}), pocketdock.WithTimeout(time.Second))
+	if err != nil || !res.TimedOut {
+		t.Fatalf("endless stdin with timeout: %+v %v", res, err)
+	}
+
+	// A command text too big for execve (> 128 KiB in one argument): a
+	// result or an error, never a hang, and the container still works.
+	big := "echo " + strings.Repeat("a", 200<<10)
+	if res, err := c.Run(ctx, big); err == nil && res.ExitCode == 0 {
+		t.Fatalf("200 KiB argument: want a failure, got %+v", res)
+	}
+	// Beyond the agent's frame size: a clean error.
+	if _, err := c.Run(ctx, "true", pocketdock.WithEnv("BIG="+strings.Repeat("b", 2<<20))); err == nil {
+		t.Fatal("2 MiB env entry: want an error")
+	}
+	// Many env entries that fit.
+	var env []string
+	for i := 0; i < 2000; i++ {
+		env = append(env, fmt.Sprintf("V%d=%s", i, strings.Repeat("v", 20)))
+	}
+	res, err = c.Run(ctx, "echo $V1999", pocketdock.WithEnv(env...))
+	if err != nil || res.Stdout != strings.Repeat("v", 20)+"\n" {
+		t.Fatalf("2000 env entries: %+v %v", res, err)
+	}
+	if res, err := c.Run(ctx, "echo still"); err != nil || res.Stdout != "still\n" {
+		t.Fatalf("after abuse: %+v %v", res, err)
+	}
+}
+
+func TestRunContextCancelled(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	start := time.Now()
+	res, err := c.Run(ctx, "sleep 100 & sleep 100", pocketdock.WithTimeout(-1))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: want context.Canceled, got %v (%+v)", err, res)
+	}
+	if time.Since(start) > 50*time.Second {
+		t.Fatal("cancelled run waited for the command")
+	}
+	// Nothing but PID 1 is left in the container.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids := cgroupProcs(t, c.ID())
+		if len(pids) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes left after cancel: %v", pids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestShutdownTwiceAndDestroyAfter(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	before := hostState(t)
+	c, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Image: busyboxImage, Root: stateRoot, Pull: "never"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Destroy(ctx) })
+	if err := c.Shutdown(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Shutdown(ctx, false); err != nil && !errors.Is(err, pocketdock.ErrContainerNotFound) && !errors.Is(err, pocketdock.ErrContainerGone) {
+		t.Fatalf("second shutdown: %v", err)
+	}
+	if err := c.Destroy(ctx); err != nil && !errors.Is(err, pocketdock.ErrContainerNotFound) && !errors.Is(err, pocketdock.ErrContainerGone) {
+		t.Fatalf("destroy after shutdown: %v", err)
+	}
+	if _, err := c.Run(ctx, "true"); !errors.Is(err, pocketdock.ErrContainerGone) && !errors.Is(err, pocketdock.ErrContainerNotRunning) {
+		t.Fatalf("run after shutdown: %v", err)
+	}
+	if left := diffState(before, hostState(t)); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
+func TestDestroyPaused(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	// Freeze it behind pocketdock's back (cgroup v1 freezer or v2 cgroup.freeze).
+	var f, val string
+	for _, cand := range [][2]string{
+		{"/sys/fs/cgroup/freezer/pocketdock/" + c.ID() + "/freezer.state", "FROZEN"},
+		{"/sys/fs/cgroup/pocketdock/" + c.ID() + "/cgroup.freeze", "1"},
+	} {
+		if _, err := os.Stat(cand[0]); err == nil {
+			f, val = cand[0], cand[1]
+			break
+		}
+	}
+	if f == "" {
+		t.Skip("no freezer for the container's cgroup")
+	}
+	if err := os.WriteFile(f, []byte(val), 0); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Status != "paused" {
+		t.Fatalf("frozen container: status %q", info.Status)
+	}
+	if _, err := c.Run(ctx, "true"); !errors.Is(err, pocketdock.ErrContainerNotRunning) {
+		t.Fatalf("run on paused: want ErrContainerNotRunning, got %v", err)
+	}
+	id := c.ID()
+	if err := c.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftOf(t, id); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
+func TestAgentKilledFromHost(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := os.FindProcess(info.PID1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err = c.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Status == "exited" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status after kill -9 of PID 1: %q", info.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := c.Run(ctx, "true"); !errors.Is(err, pocketdock.ErrContainerNotRunning) {
+		t.Fatalf("run: want ErrContainerNotRunning, got %v", err)
+	}
+	id := c.ID()
+	if err := c.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftOf(t, id); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
+// The agent binary is a read-only bind: container root cannot replace it,
+// and nothing in the container reaches a host file through PID 1's fds.
+func TestContainerCannotTouchHostFiles(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	res, err := c.Run(ctx, `echo x > /dev/.pocketdock-init; cp /bin/busybox /dev/.pocketdock-init; umount /dev/.pocketdock-init; rm -f /dev/.pocketdock-init; mount -o remount,rw /dev/.pocketdock-init; echo x > /dev/.pocketdock-init && echo WROTE
+for fd in /proc/1/fd/*; do (echo INJECTED >> $fd) 2>/dev/null && echo "wrote $fd -> $(readlink $fd)"; done; true`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(res.Stdout, "WROTE") {
+		t.Errorf("container root replaced the agent binary: %q", res.Stdout)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		// /dev/null is fine; anything that is a host file is not.
+		if line != "" && !strings.HasSuffix(line, "-> /dev/null") {
+			t.Errorf("container root wrote through PID 1's fd: %s", line)
+		}
+	}
+	// The agent binary on the host is unchanged.
+	res, err = c.Run(ctx, "cat /proc/1/cmdline")
+	if err != nil || !strings.HasPrefix(res.Stdout, "/dev/.pocketdock-init") {
+		t.Fatalf("agent: %+v %v", res, err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(stateRoot, "run", "c", c.ID(), "*"))
+	for _, m := range matches {
+		if data, err := os.ReadFile(m); err == nil && strings.Contains(string(data), "INJECTED") {
+			t.Errorf("container wrote into host file %s", m)
+		}
+	}
+	_ = io.Discard
+}
+
+// kill -9 of the CLI at many points of create: whatever is left, a later
+// `rm` removes all of it (records still "creating" included).
+func TestCreateKilledMidwayIsRemovable(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	var names []string
+	for i := 0; i < 16; i++ {
+		name := fmt.Sprintf("killed-%d", i)
+		names = append(names, name)
+		cmd := exec.Command(cliBin, "--root", stateRoot, "create", "--image", busyboxImage, "--name", name, "--pull", "never")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i*10) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	list, err := pocketdock.ListContainersIn(ctx, stateRoot, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	creating := 0
+	for _, c := range list {
+		if strings.HasPrefix(c.Name, "killed-") {
+			ids[c.Name] = c.ID
+			if c.Status == "creating" {
+				creating++
+			}
+		}
+	}
+	t.Logf("%d of %d creates left a record, %d of them still creating", len(ids), len(names), creating)
+	for _, name := range names {
+		id, ok := ids[name]
+		if !ok {
+			continue
+		}
+		if _, errs, code := cli(t, "rm", name); code != 0 {
+			t.Errorf("rm %s: exit %d: %s", name, code, errs)
+		}
+		if left := leftOf(t, id); len(left) > 0 {
+			t.Errorf("%s: left behind after rm: %v", name, left)
+		}
+	}
+}
