@@ -274,11 +274,12 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		return err
 	}
 	defer lnFile.Close()
-	logFile, err := os.OpenFile(filepath.Join(runDir, "agent.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	alog, err := newAgentLog()
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer alog.close()
+	logFile := alog.W
 
 	if err := os.MkdirAll(m.paths.Libcontainer(), 0o700); err != nil {
 		return err
@@ -301,6 +302,7 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		c.Destroy()
 		return fmt.Errorf("start PID 1: %w", err)
 	}
+	logFile.Close() // PID 1 holds its own copy
 	// PID 1 is our child until this process exits: reap it, so a long-lived
 	// SDK program never keeps a zombie.
 	go proc.Wait() //nolint:errcheck
@@ -311,8 +313,7 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 	conn, err := agent.Dial(hctx, m.paths.SocketPath(id))
 	cancel()
 	if err != nil {
-		logData, _ := os.ReadFile(filepath.Join(runDir, "agent.log"))
-		return fmt.Errorf("agent did not answer: %w (agent log: %q)", err, strings.TrimSpace(string(logData)))
+		return fmt.Errorf("agent did not answer: %w (agent output: %q)", err, alog.text(time.Second))
 	}
 	conn.Close()
 	st, err := c.State()
