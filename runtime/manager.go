@@ -424,7 +424,8 @@ func (m *Manager) Exec(ctx context.Context, rec *Record, req agent.ExecRequest, 
 	} else if st != StatusRunning {
 		return agent.RunResult{}, fmt.Errorf("%w: %s is %s", ErrContainerNotRunning, rec.Name, st)
 	}
-	return agent.Run(ctx, m.paths.SocketPath(rec.ID), req, opts)
+	res, err := agent.Run(ctx, m.paths.SocketPath(rec.ID), req, opts)
+	return res, m.execError(rec, err)
 }
 
 // Stop ends PID 1 of rec: SIGTERM, then SIGKILL after grace (force: SIGKILL at

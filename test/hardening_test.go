@@ -308,3 +308,60 @@ func TestCreateKilledMidwayIsRemovable(t *testing.T) {
 		}
 	}
 }
+
+// A command that ignores SIGTERM: graceful shutdown ends it with SIGKILL
+// after the grace period (long before the command would end), force at
+// once; runs meanwhile and afterwards fail with a typed error.
+func TestShutdownOfTermIgnoringCommand(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	for _, force := range []bool{false, true} {
+		c, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Image: busyboxImage, Root: stateRoot, Pull: "never"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Destroy(context.Background()) })
+		id := c.ID()
+		runErr := make(chan error, 1)
+		go func() {
+			_, err := c.Run(ctx, `trap "" TERM; sleep 300; echo done`, pocketdock.WithTimeout(-1))
+			runErr <- err
+		}()
+		// Wait until the command runs.
+		deadline := time.Now().Add(10 * time.Second)
+		for len(cgroupProcs(t, id)) < 3 {
+			if time.Now().After(deadline) {
+				t.Fatal("the command did not start")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- c.Shutdown(ctx, force) }()
+		if !force {
+			// While the agent waits for the command: new runs are refused
+			// with ErrContainerNotRunning.
+			time.Sleep(500 * time.Millisecond)
+			if _, err := c.Run(ctx, "true"); !errors.Is(err, pocketdock.ErrContainerNotRunning) {
+				t.Errorf("run while shutting down: want ErrContainerNotRunning, got %v", err)
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(120 * time.Second):
+			t.Fatalf("shutdown(force=%v) did not end long before the 300 s sleep", force)
+		}
+		if force && time.Since(start) > pocketdock.DefaultStopGrace {
+			t.Errorf("forced shutdown waited out the grace period (%s)", time.Since(start))
+		}
+		if err := <-runErr; !errors.Is(err, pocketdock.ErrContainerNotRunning) && !errors.Is(err, pocketdock.ErrContainerGone) {
+			t.Errorf("the run cut by shutdown: want ErrContainerNotRunning or ErrContainerGone, got %v", err)
+		}
+		if left := leftOf(t, id); len(left) > 0 {
+			t.Fatalf("after shutdown: %v", left)
+		}
+	}
+}
