@@ -365,3 +365,37 @@ func TestShutdownOfTermIgnoringCommand(t *testing.T) {
 		}
 	}
 }
+
+// Container root controls the files the host reads from the rootfs
+// (/etc/passwd, /etc/group for WithUser): a FIFO, a symlink out, a huge file
+// must not hang the host or leak host files.
+func TestHostileRootfsUserFiles(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	for _, setup := range []string{
+		"rm -f /etc/passwd && mkfifo /etc/passwd",
+		"rm -f /etc/passwd && ln -s /proc/1/root/../../../etc/shadow /etc/passwd",
+		"rm -f /etc/passwd && ln -s ../../../../../../etc/shadow /etc/passwd",
+		"rm -f /etc/passwd && head -c 100000000 /dev/zero > /etc/passwd",
+		"rm -f /etc/group && mkfifo /etc/group && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd.new && mv /etc/passwd.new /etc/passwd",
+	} {
+		if res, err := c.Run(ctx, setup); err != nil || res.ExitCode != 0 {
+			t.Fatalf("%s: %+v %v", setup, res, err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Run(ctx, "true", pocketdock.WithUser("daemon"))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s: user daemon resolved", setup)
+			} else if strings.Contains(err.Error(), "$") {
+				t.Errorf("%s: error shows file content: %v", setup, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: Run(WithUser) hangs", setup)
+		}
+	}
+}
