@@ -399,3 +399,106 @@ func TestHostileRootfsUserFiles(t *testing.T) {
 		}
 	}
 }
+
+// Several processes create the same name at once: exactly one wins, the
+// others fail with a conflict (exit 125) and leave nothing.
+func TestConcurrentCreateSameName(t *testing.T) {
+	needRoot(t)
+	const n = 6
+	name := "same-name"
+	type result struct {
+		code   int
+		stderr string
+	}
+	results := make(chan result, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs, code := cli(t, "create", "--image", busyboxImage, "--name", name, "--pull", "never")
+			results <- result{code, errs}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	t.Cleanup(func() { cli(t, "rm", name) })
+	wins := 0
+	for r := range results {
+		switch {
+		case r.code == 0:
+			wins++
+		case r.code == 125 && strings.Contains(r.stderr, "conflict"):
+		default:
+			t.Errorf("create: exit %d: %s", r.code, r.stderr)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d creates of %q won", wins, name)
+	}
+	list, err := pocketdock.ListContainersIn(context.Background(), stateRoot, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, c := range list {
+		if c.Name == name {
+			if id != "" {
+				t.Fatalf("two containers named %q", name)
+			}
+			id = c.ID
+		}
+	}
+	// Exactly one storage container, cgroup and record: the winner's.
+	if _, errs, code := cli(t, "rm", name); code != 0 {
+		t.Fatalf("rm: %s", errs)
+	}
+	if left := leftOf(t, id); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
+// kill -9 of the CLI while it waits out the grace period of a shutdown: the
+// container is left running but refuses new commands with
+// ErrContainerNotRunning; a later rm removes everything at once.
+func TestShutdownKilledMidway(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	name := "shutdown-killed"
+	if _, errs, code := cli(t, "create", "--image", busyboxImage, "--name", name, "--pull", "never"); code != 0 {
+		t.Fatalf("create: %s", errs)
+	}
+	t.Cleanup(func() { cli(t, "rm", name) })
+	c, err := pocketdock.GetContainerIn(ctx, stateRoot, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go c.Run(ctx, `trap "" TERM; sleep 300`, pocketdock.WithTimeout(-1))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(cgroupProcs(t, c.ID())) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the command did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd := exec.Command(cliBin, "--root", stateRoot, "shutdown", "-y", name)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := c.Run(ctx, "true"); !errors.Is(err, pocketdock.ErrContainerNotRunning) {
+		t.Errorf("run after a killed shutdown: want ErrContainerNotRunning, got %v", err)
+	}
+	start := time.Now()
+	if _, errs, code := cli(t, "rm", name); code != 0 {
+		t.Fatalf("rm: %s", errs)
+	}
+	if time.Since(start) > pocketdock.DefaultStopGrace {
+		t.Errorf("rm waited out a grace period")
+	}
+	if left := leftOf(t, c.ID()); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
