@@ -16,7 +16,8 @@ import (
 // SIGTERM (cmd/pocketdock-init, server.go).
 const agentShuttingDown = "the agent is shutting down"
 
-// execError types an error of agent.Run on container rec: when the agent
+// execError types an error of agent.Run on container rec: a request the
+// client refused (agent.ErrInvalidRequest) also wraps ErrInvalidArgument; when the agent
 // refused because it is shutting down, or the connection broke because PID
 // 1 is gone (stopped, killed from the host), the error wraps
 // ErrContainerNotRunning as well as the agent's error. Other errors are
@@ -24,6 +25,10 @@ const agentShuttingDown = "the agent is shutting down"
 func (m *Manager) execError(rec *Record, err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, agent.ErrInvalidRequest) {
+		// NUL bytes in argv or env, an env entry without KEY=, ...
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	if errors.Is(err, agent.ErrStart) && strings.Contains(err.Error(), agentShuttingDown) {
 		return fmt.Errorf("%w: %s is stopping: %w", ErrContainerNotRunning, rec.Name, err)

@@ -135,12 +135,12 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if err := ValidateName(hostname); err != nil {
 		return nil, fmt.Errorf("hostname: %w", err)
 	}
-	if o.Workdir != "" && !filepath.IsAbs(o.Workdir) {
+	if o.Workdir != "" && (!filepath.IsAbs(o.Workdir) || strings.IndexByte(o.Workdir, 0) >= 0) {
 		return nil, fmt.Errorf("%w: workdir %q: want an absolute path", ErrInvalidArgument, o.Workdir)
 	}
 	for _, kv := range o.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, fmt.Errorf("%w: environment entry %q: want KEY=VALUE", ErrInvalidArgument, kv)
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.IndexByte(kv, 0) >= 0 {
+			return nil, fmt.Errorf("%w: environment entry %q: want KEY=VALUE without NUL bytes", ErrInvalidArgument, kv)
 		}
 	}
 	if o.Image == "" {

@@ -502,3 +502,63 @@ func TestShutdownKilledMidway(t *testing.T) {
 		t.Fatalf("left behind: %v", left)
 	}
 }
+
+// Bad run input is ErrInvalidArgument and names the value; the container
+// keeps working.
+func TestRunBadInput(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		cmd  string
+		opts []pocketdock.RunOption
+		want string
+	}{
+		{"echo a\x00b", nil, `a\x00b`},
+		{"true", []pocketdock.RunOption{pocketdock.WithEnv("A=b\x00c")}, `A=b\x00c`},
+		{"true", []pocketdock.RunOption{pocketdock.WithEnv("noequals")}, "noequals"},
+		{"true", []pocketdock.RunOption{pocketdock.WithEnv("=x")}, "=x"},
+		{"true", []pocketdock.RunOption{pocketdock.WithUser("-1")}, "-1"},
+		{"true", []pocketdock.RunOption{pocketdock.WithWorkdir("rel")}, "rel"},
+		{"true", []pocketdock.RunOption{pocketdock.WithLang("cobol")}, "cobol"},
+	} {
+		_, err := c.Run(ctx, tc.cmd, tc.opts...)
+		if !errors.Is(err, pocketdock.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q %d options: want ErrInvalidArgument naming %q, got %v", tc.cmd, len(tc.opts), tc.want, err)
+		}
+	}
+	if _, err := c.Exec(ctx, []string{"a\x00b"}); !errors.Is(err, pocketdock.ErrInvalidArgument) {
+		t.Errorf("exec with NUL: want ErrInvalidArgument, got %v", err)
+	}
+	if res, err := c.Run(ctx, "echo still"); err != nil || res.Stdout != "still\n" {
+		t.Fatalf("after bad input: %+v %v", res, err)
+	}
+}
+
+// Create options that no command could run with are refused up front
+// (ErrInvalidArgument naming the value) and leave nothing behind.
+func TestCreateBadProcessOptions(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	before := hostState(t)
+	for _, o := range []pocketdock.Options{
+		{Env: []string{"A=b\x00c"}},
+		{Env: []string{"=x"}},
+		{Workdir: "/tmp\x00x"},
+		{User: "root\x00x"},
+		{Hostname: "bad host"},
+	} {
+		o.Image, o.Root, o.Pull = busyboxImage, stateRoot, "never"
+		c, err := pocketdock.CreateNewContainer(ctx, o)
+		if err == nil {
+			c.Destroy(ctx)
+			t.Errorf("%+v: create succeeded", o)
+			continue
+		}
+		if !errors.Is(err, pocketdock.ErrInvalidArgument) {
+			t.Errorf("%+v: want ErrInvalidArgument, got %v", o, err)
+		}
+	}
+	if left := diffState(before, hostState(t)); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
