@@ -430,9 +430,10 @@ func (m *Manager) Exec(ctx context.Context, rec *Record, req agent.ExecRequest, 
 
 // Stop ends PID 1 of rec: SIGTERM, then SIGKILL after grace (force: SIGKILL at
 // once), then removes libcontainer's state and the container's cgroups. The
-// rootfs and the record stay. A container that is not running is no error.
+// rootfs and the record stay. A container that is not running is no error;
+// one removed meanwhile is ErrContainerGone.
 func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.Duration) error {
-	cl, err := m.containerLock(rec.ID)
+	cl, err := m.lockExisting(rec.ID)
 	if err != nil {
 		return err
 	}
@@ -538,7 +539,7 @@ func waitPidfd(ctx context.Context, pidfd int, d time.Duration) bool {
 // Remove stops rec (see Stop) and deletes everything of it: the rootfs,
 // the run directory and the record.
 func (m *Manager) Remove(ctx context.Context, rec *Record, force bool, grace time.Duration) error {
-	cl, err := m.containerLock(rec.ID)
+	cl, err := m.lockExisting(rec.ID)
 	if err != nil {
 		return err
 	}

@@ -126,3 +126,23 @@ func removeCgroupTree(dir string, d time.Duration) error {
 	}
 	return nil
 }
+
+// lockExisting takes the lock of container id for Stop and Remove and checks
+// that its record still exists: another process may have removed the
+// container meanwhile (the lock file lives in the record folder, so taking
+// the lock made that folder again). Then the folder is removed again and the
+// error wraps ErrContainerGone.
+func (m *Manager) lockExisting(id string) (*fileLock, error) {
+	cl, err := m.containerLock(id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(m.paths.recordFile(id)); errors.Is(err, os.ErrNotExist) {
+		dir := m.paths.RecordDir(id)
+		os.Remove(filepath.Join(dir, ".lock"))
+		unix.Rmdir(dir) // only if empty: never a record made meanwhile
+		cl.Unlock()
+		return nil, fmt.Errorf("%w: %s was removed", ErrContainerGone, id)
+	}
+	return cl, nil
+}

@@ -562,3 +562,40 @@ func TestCreateBadProcessOptions(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// Two handles of one container: after one destroyed it, the other's
+// Shutdown, Destroy and Run report it gone and recreate nothing.
+func TestStaleHandle(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	before := hostState(t)
+	for _, persist := range []bool{false, true} {
+		c1, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Image: busyboxImage, Root: stateRoot, Pull: "never", Persist: persist})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c1.Destroy(ctx) })
+		c2, err := pocketdock.GetContainerIn(ctx, stateRoot, c1.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c1.Destroy(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c2.Shutdown(ctx, false); err != nil && !errors.Is(err, pocketdock.ErrContainerGone) && !errors.Is(err, pocketdock.ErrContainerNotFound) {
+			t.Errorf("persist=%v: shutdown of a destroyed container: %v", persist, err)
+		}
+		if left := diffState(before, hostState(t)); len(left) > 0 {
+			t.Errorf("persist=%v: left behind by shutdown: %v", persist, left)
+		}
+		if err := c2.Destroy(ctx); err != nil && !errors.Is(err, pocketdock.ErrContainerGone) && !errors.Is(err, pocketdock.ErrContainerNotFound) {
+			t.Errorf("persist=%v: destroy of a destroyed container: %v", persist, err)
+		}
+		if _, err := c2.Run(ctx, "true"); !errors.Is(err, pocketdock.ErrContainerGone) {
+			t.Errorf("persist=%v: run on a destroyed container: want ErrContainerGone, got %v", persist, err)
+		}
+		if left := diffState(before, hostState(t)); len(left) > 0 {
+			t.Errorf("persist=%v: left behind: %v", persist, left)
+		}
+	}
+}
