@@ -599,3 +599,80 @@ func TestStaleHandle(t *testing.T) {
 		}
 	}
 }
+
+// A fork bomb under a small pids limit: the timeout still kills the whole
+// tree, and the container runs commands afterwards.
+func TestForkBombIsContained(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage, PidsLimit: 64})
+	ctx := context.Background()
+	res, err := c.Run(ctx, `b() { b | b & }; b; sleep 100`, pocketdock.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatalf("fork bomb: %v", err)
+	}
+	if !res.TimedOut {
+		t.Fatalf("fork bomb: %+v", res)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err = c.Run(ctx, "echo alive")
+		if err == nil && res.Stdout == "alive\n" && len(cgroupProcs(t, c.ID())) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the fork bomb: %+v %v, %d processes", res, err, len(cgroupProcs(t, c.ID())))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A state root longer than a unix socket path may be (108 bytes) and with
+// spaces in it: the whole lifecycle works and leaves nothing.
+func TestLongStateRootWithSpaces(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	base, err := os.MkdirTemp("", "pd-long-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(base, strings.Repeat("x", 100), "with space", "and ünïcode")
+	if len(filepath.Join(root, "run", "c", strings.Repeat("0", 64), "agent.sock")) <= 108 {
+		t.Fatal("root not long enough")
+	}
+	t.Cleanup(func() { cleanupRoot(root); os.RemoveAll(base) })
+	if _, err := pocketdock.ImportImage(ctx, root, filepath.Join(repoRoot(), "test", "fixtures", "out", "busybox.tar"), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Image: busyboxImage, Root: root, Pull: "never"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(ctx, "echo ok")
+	if err != nil || res.Stdout != "ok\n" {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	id := c.ID()
+	if err := c.Shutdown(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"containers", "run/c", "run/runc"} {
+		if ents, _ := os.ReadDir(filepath.Join(root, d)); len(ents) > 0 {
+			for _, e := range ents {
+				if !strings.HasPrefix(e.Name(), ".") {
+					t.Errorf("left in %s: %s", d, e.Name())
+				}
+			}
+		}
+	}
+	if dirs := containerCgroups(id); len(dirs) > 0 {
+		t.Errorf("cgroups left: %v", dirs)
+	}
+}
+
+// containerCgroups lists the cgroup folders of container id.
+func containerCgroups(id string) []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/pocketdock/" + id)
+	if _, err := os.Stat("/sys/fs/cgroup/pocketdock/" + id); err == nil {
+		dirs = append(dirs, "/sys/fs/cgroup/pocketdock/"+id)
+	}
+	return dirs
+}
