@@ -676,3 +676,44 @@ func containerCgroups(id string) []string {
 	}
 	return dirs
 }
+
+// Many containers created, used and destroyed at once from one process.
+func TestConcurrentLifecycles(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	ids := make(chan string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Image: busyboxImage, Root: stateRoot, Pull: "never"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- c.ID()
+			defer c.Destroy(ctx)
+			res, err := c.Run(ctx, fmt.Sprintf("echo %d", i))
+			if err != nil || res.Stdout != fmt.Sprintf("%d\n", i) {
+				errs <- fmt.Errorf("run %d: %+v %v", i, res, err)
+			}
+			if err := c.Shutdown(ctx, i%2 == 0); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	close(ids)
+	for err := range errs {
+		t.Error(err)
+	}
+	for id := range ids {
+		if left := leftOf(t, id); len(left) > 0 {
+			t.Errorf("%s left: %v", id, left)
+		}
+	}
+}
