@@ -472,7 +472,10 @@ func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace t
 		if perr == nil {
 			defer unix.Close(pidfd)
 		}
-		exited := func(d time.Duration) bool {
+		// The grace period ends early when ctx ends; the wait after
+		// SIGKILL never does (it is bounded), so a cancelled stop still
+		// finishes instead of leaving a killed but undestroyed container.
+		exited := func(ctx context.Context, d time.Duration) bool {
 			if perr != nil {
 				// No pidfd: poll libcontainer's view.
 				deadline := time.Now().Add(d)
@@ -491,14 +494,14 @@ func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace t
 		done := false
 		if !force {
 			if err := c.Signal(unix.SIGTERM); err == nil {
-				done = exited(grace)
+				done = exited(ctx, grace)
 			}
 		}
 		if !done {
 			if err := c.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 				slog.Debug("SIGKILL PID 1", "container", id, "error", err)
 			}
-			if !exited(10 * time.Second) {
+			if !exited(context.WithoutCancel(ctx), 10*time.Second) {
 				return fmt.Errorf("container %s: PID 1 (host pid %d) did not exit after SIGKILL", id, pid)
 			}
 		}

@@ -717,3 +717,34 @@ func TestConcurrentLifecycles(t *testing.T) {
 		}
 	}
 }
+
+// A Shutdown whose context ends during the grace period still ends with
+// the container gone, not half-stopped.
+func TestShutdownContextCancelled(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	c, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Image: busyboxImage, Root: stateRoot, Pull: "never"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Destroy(ctx) })
+	id := c.ID()
+	go c.Run(ctx, `trap "" TERM; sleep 300`, pocketdock.WithTimeout(-1))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(cgroupProcs(t, id)) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the command did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err = c.Shutdown(sctx, false)
+	t.Logf("shutdown with a short context: %v", err)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("want nil or the context's error, got %v", err)
+	}
+	if left := leftOf(t, id); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
