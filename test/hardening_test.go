@@ -748,3 +748,37 @@ func TestShutdownContextCancelled(t *testing.T) {
 		t.Fatalf("left behind: %v", left)
 	}
 }
+
+// Runs — finished, timed out, cancelled, refused — leak no file descriptors
+// in the calling process.
+func TestRunLeaksNoFDs(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	count := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	c.Run(ctx, "true") // warm up (image store, sockets of the runtime)
+	before := count()
+	for i := 0; i < 20; i++ {
+		c.Run(ctx, "echo x; echo y >&2", pocketdock.WithStdin(strings.NewReader("in")))
+		c.Run(ctx, "sleep 10", pocketdock.WithTimeout(50*time.Millisecond))
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		c.Run(cctx, "sleep 10", pocketdock.WithTimeout(-1))
+		cancel()
+		c.Run(ctx, "true", pocketdock.WithEnv("BAD"))
+		c.Run(ctx, "true", pocketdock.WithWorkdir("/nonexistent"))
+		c.Run(ctx, "sleep 10 & echo bg")
+	}
+	// Allow the kernel and the runtime a moment to close what they hand off.
+	deadline := time.Now().Add(5 * time.Second)
+	for count() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := count(); after > before+2 {
+		t.Fatalf("open fds: %d before, %d after 120 runs", before, after)
+	}
+}
