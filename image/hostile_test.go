@@ -149,3 +149,33 @@ func TestHostileArchives(t *testing.T) {
 		t.Errorf("after rmi: %d layers left", n-n0)
 	}
 }
+
+// An oci-archive is unpacked on the host (into the store's tmp) before it
+// is read: entries that reach out of that folder write nothing outside it.
+func TestHostileOCIArchive(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	victim := t.TempDir()
+	in := t.TempDir()
+	up := strings.Repeat("../", 20)
+	for name, entries := range map[string][]tarEntry{
+		"abs-symlink": {{Name: "esc", Link: victim}, {Name: "esc/x", Body: "x"}},
+		"rel-symlink": {{Name: "rel", Link: up + strings.TrimPrefix(victim, "/")}, {Name: "rel/x", Body: "x"}},
+		"dotdot":      {{Name: up + strings.TrimPrefix(victim, "/") + "/x", Body: "x"}},
+		"hardlink":    {{Name: "hl", Hard: up + "etc/passwd"}},
+	} {
+		all := append([]tarEntry{{Name: "oci-layout", Body: `{"imageLayoutVersion":"1.0.0"}`}}, entries...)
+		all = append(all, tarEntry{Name: "index.json", Body: `{"schemaVersion":2,"manifests":[]}`})
+		path := filepath.Join(in, name+".tar")
+		if err := os.WriteFile(path, rawTar(t, all), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Import(ctx, path, "hostile/oci", nil); err == nil {
+			t.Errorf("%s: import succeeded", name)
+		}
+		ents, _ := os.ReadDir(victim)
+		for _, e := range ents {
+			t.Errorf("%s: wrote %s outside the store", name, filepath.Join(victim, e.Name()))
+		}
+	}
+}
