@@ -782,3 +782,45 @@ func TestRunLeaksNoFDs(t *testing.T) {
 		t.Fatalf("open fds: %d before, %d after 120 runs", before, after)
 	}
 }
+
+// kill -9 of an import leaves its staging files; the next process that
+// opens the store removes them, and its own when it is done.
+func TestImportKilledLeavesNoTempFiles(t *testing.T) {
+	needRoot(t)
+	root, err := os.MkdirTemp("", "pd-imp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cleanupRoot(root) })
+	fixture := filepath.Join(repoRoot(), "test", "fixtures", "out", "minimal-python.tar")
+	tmp := filepath.Join(root, "storage", "tmp")
+	cmd := exec.Command(cliBin, "--root", root, "import", fixture)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once it staged something.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var staged int64
+		filepath.Walk(tmp, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				staged += fi.Size()
+			}
+			return nil
+		})
+		if staged > 1<<20 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	out, err := exec.Command(cliBin, "--root", root, "import", filepath.Join(repoRoot(), "test", "fixtures", "out", "busybox.tar")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("import after a killed import: %v: %s", err, out)
+	}
+	ents, _ := os.ReadDir(tmp)
+	for _, e := range ents {
+		t.Errorf("left in storage/tmp: %s", e.Name())
+	}
+}
