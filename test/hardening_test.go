@@ -824,3 +824,35 @@ func TestImportKilledLeavesNoTempFiles(t *testing.T) {
 		t.Errorf("left in storage/tmp: %s", e.Name())
 	}
 }
+
+// Commands inherit only stdin, stdout and stderr, and container root cannot
+// connect to the agent's listening socket through PID 1's fds.
+func TestContainerCannotReachAgentSocket(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: pythonImage, User: "root"})
+	ctx := context.Background()
+	res, err := c.Run(ctx, `
+import os, socket
+print(sorted(int(f) for f in os.listdir("/proc/self/fd")))
+for fd in os.listdir("/proc/1/fd"):
+    p = "/proc/1/fd/" + fd
+    if not os.readlink(p).startswith("socket:"):
+        continue
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(p)
+        print("connected", p)
+    except OSError:
+        pass
+`, pocketdock.WithLang("python"))
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+	// 0, 1, 2 and the fd listdir itself holds.
+	if lines[0] != "[0, 1, 2, 3]" {
+		t.Errorf("a command's fds: %s", lines[0])
+	}
+	for _, l := range lines[1:] {
+		t.Errorf("container root reached an agent socket: %s", l)
+	}
+}
