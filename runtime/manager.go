@@ -235,6 +235,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		cwd = "/"
 	}
 	rec.Process = Process{Env: env, Cwd: cwd, User: userSpec, UID: uid, GID: gid, Groups: groups}
+	if err := checkProcess(&rec.Process); err != nil {
+		return nil, err
+	}
 
 	if err := m.start(rec, rootfs, o.PidsLimit); err != nil {
 		return nil, err
