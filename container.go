@@ -165,7 +165,8 @@ func (c *Container) exec(ctx context.Context, argv []string, cfg runConfig) (Exe
 
 // Shutdown stops the container — SIGTERM to PID 1, which forwards it to every
 // command, then SIGKILL after DefaultStopGrace (force: SIGKILL at once) — and
-// removes it with its files unless it was created with Persist.
+// removes it with its files unless it was created with Persist. A container
+// that was removed meanwhile (another handle, another process) is no error.
 func (c *Container) Shutdown(ctx context.Context, force bool) error {
 	var err error
 	if c.rec.Persist {
@@ -173,15 +174,19 @@ func (c *Container) Shutdown(ctx context.Context, force bool) error {
 	} else {
 		err = c.m.Remove(ctx, c.rec, force, DefaultStopGrace)
 	}
+	if errors.Is(err, ErrContainerGone) {
+		return nil // removed meanwhile (by another handle or process): done
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown %s: %w", c.rec.Name, err)
 	}
 	return nil
 }
 
-// Destroy removes the container in any state at once (SIGKILL), with its files.
+// Destroy removes the container in any state at once (SIGKILL), with its
+// files. A container that was removed already is no error.
 func (c *Container) Destroy(ctx context.Context) error {
-	if err := c.m.Remove(ctx, c.rec, true, 0); err != nil {
+	if err := c.m.Remove(ctx, c.rec, true, 0); err != nil && !errors.Is(err, ErrContainerGone) {
 		return fmt.Errorf("destroy %s: %w", c.rec.Name, err)
 	}
 	return nil

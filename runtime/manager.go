@@ -147,12 +147,12 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if err := ValidateName(hostname); err != nil {
 		return nil, fmt.Errorf("hostname: %w", err)
 	}
-	if o.Workdir != "" && !filepath.IsAbs(o.Workdir) {
+	if o.Workdir != "" && (!filepath.IsAbs(o.Workdir) || strings.IndexByte(o.Workdir, 0) >= 0) {
 		return nil, fmt.Errorf("%w: workdir %q: want an absolute path", ErrInvalidArgument, o.Workdir)
 	}
 	for _, kv := range o.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, fmt.Errorf("%w: environment entry %q: want KEY=VALUE", ErrInvalidArgument, kv)
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.IndexByte(kv, 0) >= 0 {
+			return nil, fmt.Errorf("%w: environment entry %q: want KEY=VALUE without NUL bytes", ErrInvalidArgument, kv)
 		}
 	}
 	if o.Image == "" {
@@ -255,6 +255,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		cwd = "/"
 	}
 	rec.Process = Process{Env: env, Cwd: cwd, User: userSpec, UID: uid, GID: gid, Groups: groups}
+	if err := checkProcess(&rec.Process); err != nil {
+		return nil, err
+	}
 
 	if err := m.start(rec, rootfs, o.PidsLimit); err != nil {
 		return nil, err
@@ -300,11 +303,12 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		return err
 	}
 	defer lnFile.Close()
-	logFile, err := os.OpenFile(filepath.Join(runDir, "agent.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	alog, err := newAgentLog()
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer alog.close()
+	logFile := alog.W
 
 	if err := os.MkdirAll(m.paths.Libcontainer(), 0o700); err != nil {
 		return err
@@ -327,6 +331,7 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		c.Destroy()
 		return fmt.Errorf("start PID 1: %w", err)
 	}
+	logFile.Close() // PID 1 holds its own copy
 	// PID 1 is our child until this process exits: reap it, so a long-lived
 	// SDK program never keeps a zombie.
 	go proc.Wait() //nolint:errcheck
@@ -337,8 +342,7 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 	conn, err := agent.Dial(hctx, m.paths.SocketPath(id))
 	cancel()
 	if err != nil {
-		logData, _ := os.ReadFile(filepath.Join(runDir, "agent.log"))
-		return fmt.Errorf("agent did not answer: %w (agent log: %q)", err, strings.TrimSpace(string(logData)))
+		return fmt.Errorf("agent did not answer: %w (agent output: %q)", err, alog.text(time.Second))
 	}
 	conn.Close()
 	st, err := c.State()
@@ -449,14 +453,16 @@ func (m *Manager) Exec(ctx context.Context, rec *Record, req agent.ExecRequest, 
 	} else if st != StatusRunning {
 		return agent.RunResult{}, fmt.Errorf("%w: %s is %s", ErrContainerNotRunning, rec.Name, st)
 	}
-	return agent.Run(ctx, m.paths.SocketPath(rec.ID), req, opts)
+	res, err := agent.Run(ctx, m.paths.SocketPath(rec.ID), req, opts)
+	return res, m.execError(rec, err)
 }
 
 // Stop ends PID 1 of rec: SIGTERM, then SIGKILL after grace (force: SIGKILL at
 // once), then removes libcontainer's state and the container's cgroups. The
-// rootfs and the record stay. A container that is not running is no error.
+// rootfs and the record stay. A container that is not running is no error;
+// one removed meanwhile is ErrContainerGone.
 func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.Duration) error {
-	cl, err := m.containerLock(rec.ID)
+	cl, err := m.lockExisting(rec.ID)
 	if err != nil {
 		return err
 	}
@@ -471,11 +477,14 @@ func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace t
 		}
 	}()
 	c, err := libcontainer.Load(m.paths.Libcontainer(), id)
-	if errors.Is(err, libcontainer.ErrNotExist) {
-		return nil
-	}
 	if err != nil {
-		return err
+		// No (readable) state.json: nothing runs under libcontainer's
+		// control, but a killed create may have left cgroups, processes
+		// in them and the state folder.
+		if oerr := m.removeOrphanState(id); oerr != nil {
+			return errors.Join(err, oerr)
+		}
+		return nil
 	}
 	st, err := c.Status()
 	if err != nil {
@@ -497,7 +506,10 @@ func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace t
 		if perr == nil {
 			defer unix.Close(pidfd)
 		}
-		exited := func(d time.Duration) bool {
+		// The grace period ends early when ctx ends; the wait after
+		// SIGKILL never does (it is bounded), so a cancelled stop still
+		// finishes instead of leaving a killed but undestroyed container.
+		exited := func(ctx context.Context, d time.Duration) bool {
 			if perr != nil {
 				// No pidfd: poll libcontainer's view.
 				deadline := time.Now().Add(d)
@@ -516,14 +528,14 @@ func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace t
 		done := false
 		if !force {
 			if err := c.Signal(unix.SIGTERM); err == nil {
-				done = exited(grace)
+				done = exited(ctx, grace)
 			}
 		}
 		if !done {
 			if err := c.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 				slog.Debug("SIGKILL PID 1", "container", id, "error", err)
 			}
-			if !exited(10 * time.Second) {
+			if !exited(context.WithoutCancel(ctx), 10*time.Second) {
 				return fmt.Errorf("container %s: PID 1 (host pid %d) did not exit after SIGKILL", id, pid)
 			}
 		}
@@ -564,7 +576,7 @@ func waitPidfd(ctx context.Context, pidfd int, d time.Duration) bool {
 // Remove stops rec (see Stop) and deletes everything of it: the rootfs,
 // the run directory and the record.
 func (m *Manager) Remove(ctx context.Context, rec *Record, force bool, grace time.Duration) error {
-	cl, err := m.containerLock(rec.ID)
+	cl, err := m.lockExisting(rec.ID)
 	if err != nil {
 		return err
 	}

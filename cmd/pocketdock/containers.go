@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -36,6 +37,9 @@ func newCreateCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("%w: empty container name: want 1 to 63 characters of [a-zA-Z0-9_.-]", pocketdock.ErrInvalidArgument)
 			}
 			if cmd.Flags().Changed("timeout") {
+				if err := checkSeconds("timeout", timeout); err != nil {
+					return err
+				}
 				o.Timeout = secondsFlag(timeout)
 			}
 			if len(labels) > 0 {
@@ -86,9 +90,10 @@ func newCreateCmd(g *globals) *cobra.Command {
 }
 
 // secondsFlag turns a --timeout value in seconds into a duration: 0 means no
-// limit (a negative duration for the SDK).
+// limit (a negative duration for the SDK), and so do negative values and
+// values beyond what a duration holds (never an overflowed conversion).
 func secondsFlag(s float64) time.Duration {
-	if s <= 0 {
+	if s <= 0 || s >= maxSeconds || math.IsNaN(s) {
 		return -1
 	}
 	return time.Duration(s * float64(time.Second))
@@ -136,6 +141,9 @@ func newRunCmd(g *globals) *cobra.Command {
 			opts := []pocketdock.RunOption{pocketdock.WithLang(lang), pocketdock.WithEnv(env...),
 				pocketdock.WithWorkdir(workdir), pocketdock.WithUser(user)}
 			if cmd.Flags().Changed("timeout") {
+				if err := checkSeconds("timeout", timeout); err != nil {
+					return err
+				}
 				opts = append(opts, pocketdock.WithTimeout(secondsFlag(timeout)))
 			}
 			res, err := c.Run(cmd.Context(), commandText(args[1:]), opts...)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"math"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pocketdock/pocketdock"
 )
 
 func TestCommandText(t *testing.T) {
@@ -47,5 +51,21 @@ func TestCLIUsageErrorsExit125(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), version) {
 		t.Fatalf("version: %d %q", code, out.String())
+	}
+}
+
+func TestSecondsFlagEdges(t *testing.T) {
+	for _, s := range []float64{1e12, 1e300, math.Inf(1), math.NaN()} {
+		if d := secondsFlag(s); d >= 0 {
+			t.Errorf("secondsFlag(%v) = %v: want no limit (negative)", s, d)
+		}
+	}
+	for _, s := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if err := checkSeconds("timeout", s); !errors.Is(err, pocketdock.ErrInvalidArgument) {
+			t.Errorf("checkSeconds(%v): want ErrInvalidArgument, got %v", s, err)
+		}
+	}
+	if err := checkSeconds("timeout", 1.5); err != nil {
+		t.Error(err)
 	}
 }
