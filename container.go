@@ -240,6 +240,12 @@ type ContainerInfo struct {
 	CPULimitPercent int
 	PidsLimit       int64
 	Devices         []string
+	// Network is the network mode: "none" or "bridge".
+	Network string
+	// IPAddress is the container's address on the bridge while it runs ("" otherwise).
+	IPAddress string
+	// Ports are the published forwards while it runs, host ports resolved.
+	Ports []PortMapping
 }
 
 // Info returns the container's live state.
@@ -262,6 +268,7 @@ func (c *Container) Info(ctx context.Context) (ContainerInfo, error) {
 	if err := c.fillUsage(ctx, st, &info); err != nil {
 		return ContainerInfo{}, fmt.Errorf("info %s: %w", c.rec.Name, err)
 	}
+	c.fillNetworkInfo(&info, st)
 	return info, nil
 }
 

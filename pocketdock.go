@@ -87,6 +87,17 @@ type Options struct {
 	// HOST as given), the cgroup allows PERMS (a subset of "rwm", default
 	// "rwm"), and the node's group joins every command's supplementary groups.
 	Devices []string
+	// Network is "none" (a namespace with loopback only) or "bridge" (an
+	// address on the bridge pocketdock0, 10.89.0.0/16, with egress through
+	// masquerade). "" = none, or bridge when ports are published.
+	Network string
+	// Ports forwards host ports to container ports, TCP, on every host
+	// address (127.0.0.1 included): host port → container port (the
+	// reference's form). Implies bridge.
+	Ports map[int]int
+	// PortMappings are forwards with everything Ports cannot say: a host IP,
+	// HostPort 0 for a free port (Info shows it), UDP. Implies bridge.
+	PortMappings []PortMapping
 }
 
 var (
@@ -150,6 +161,7 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 		PidsLimit: opts.PidsLimit, Persist: opts.Persist, Project: opts.Project,
 		NoNewPrivileges: nnp,
 	}
+	co.Network, co.Ports = opts.Network, opts.portMappings()
 	if progress != nil {
 		co.Progress = progress
 	}

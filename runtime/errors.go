@@ -18,7 +18,7 @@ var (
 	// ErrInvalidArgument: a bad name, size, percent, port, path or option value.
 	// It is the image package's value, so both packages' errors match it.
 	ErrInvalidArgument = image.ErrInvalidArgument
-	// ErrConflict: a name (or, later, a port) is already taken.
+	// ErrConflict: a name or a host port is already taken (a port error names its holder).
 	ErrConflict = errors.New("conflict")
 	// ErrHostUnsupported: the host lacks something pocketdock needs (root, overlay, a cgroup controller).
 	ErrHostUnsupported = errors.New("host unsupported")

@@ -122,6 +122,10 @@ type CreateOptions struct {
 	CPUPercent int
 	// Devices are host devices HOST[:CONTAINER][:PERMS] to pass in.
 	Devices []string
+	// Network is "none" or "bridge"; "" = none, or bridge when Ports are given.
+	Network string
+	// Ports are host → container forwards (mode bridge); host port 0 picks a free one.
+	Ports []PortMapping
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -181,6 +185,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		Agent: agentPath, BootID: bootID(), CreatedAt: now,
 	}
 	rec.Limits, rec.Devices = limits, o.Devices
+	if err := setNetworkOptions(rec, o); err != nil {
+		return nil, err
+	}
 
 	// Reserve the name: store lock, check, write the creating record.
 	sl, err := m.storeLock()
@@ -277,6 +284,9 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		return err
 	}
 	if err := applyResources(spec, rec); err != nil {
+		return err
+	}
+	if err := m.setupNetwork(rec, spec); err != nil {
 		return err
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})
@@ -460,7 +470,12 @@ func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.
 	return m.stopLocked(ctx, rec.ID, force, grace)
 }
 
-func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace time.Duration) error {
+func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace time.Duration) (err error) {
+	defer func() {
+		if err == nil {
+			err = m.releaseNetwork(id)
+		}
+	}()
 	c, err := libcontainer.Load(m.paths.Libcontainer(), id)
 	if err != nil {
 		// No (readable) state.json: nothing runs under libcontainer's
@@ -581,6 +596,9 @@ func (m *Manager) teardown(ctx context.Context, id string, kill, removeRecord bo
 		if err := m.stopLocked(ctx, id, true, 0); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := m.releaseNetwork(id); err != nil {
+		errs = append(errs, err)
 	}
 	if store, err := m.Images(); err != nil {
 		errs = append(errs, err)

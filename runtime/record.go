@@ -84,6 +84,14 @@ type Record struct {
 	// DeviceGroups are the devices' host groups at the last start, added to
 	// the supplementary groups of every command.
 	DeviceGroups []uint32 `json:"device_groups,omitempty"`
+	// Network is the network mode: "none" or "bridge".
+	Network string `json:"network,omitempty"`
+	// Ports are the requested port forwards (host port 0 = pick one at each start).
+	Ports []PortMapping `json:"ports,omitempty"`
+	// IPAddress is the address on the bridge given at the last start ("" in mode none).
+	IPAddress string `json:"ip_address,omitempty"`
+	// PublishedPorts are the forwards of the last start, host ports resolved.
+	PublishedPorts []PortMapping `json:"published_ports,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)

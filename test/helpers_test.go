@@ -93,6 +93,7 @@ func hostState(t *testing.T) []string {
 			}
 		}
 	}
+	add("net", rootNetObjects(t, stateRoot)...)
 	sort.Strings(out)
 	return out
 }

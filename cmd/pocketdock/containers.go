@@ -25,6 +25,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 		labels  []string
 		asJSON  bool
 		allowNP bool
+		ports   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -55,6 +56,9 @@ func newCreateCmd(g *globals) *cobra.Command {
 				f := false
 				o.NoNewPrivileges = &f
 			}
+			if err := parsePortFlags(&o, ports); err != nil {
+				return err
+			}
 			c, err := pocketdock.CreateNewContainer(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -81,6 +85,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	f.BoolVar(&allowNP, "allow-new-privileges", false, "let setuid and file-capability binaries gain privileges")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	addLimitFlags(f, &o)
+	addNetworkFlags(f, &o, &ports)
 	return cmd
 }
 
@@ -306,6 +311,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 					"id": in.ID, "name": in.Name, "status": in.Status, "image": in.Image, "image_id": in.ImageID,
 					"created_at": in.CreatedAt, "started_at": in.StartedAt, "uptime_s": in.Uptime.Seconds(),
 					"pid": in.PID1, "cmd": in.Cmd, "entrypoint": in.Entrypoint, "persist": in.Persist, "project": in.Project,
+					"network": in.Network, "ip_address": in.IPAddress, "ports": portsJSON(in.Ports),
 				}
 				addUsageJSON(doc, in)
 				return writeJSON(cmd.OutOrStdout(), doc)
@@ -321,6 +327,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(tw, "Persist:\t%v\n", in.Persist)
 			printUsageTable(tw, in)
+			printNetworkInfo(tw, in)
 			return tw.Flush()
 		},
 	}

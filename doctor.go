@@ -1,0 +1,44 @@
+package pocketdock
+
+import (
+	"context"
+	"fmt"
+
+	pdrt "github.com/pocketdock/pocketdock/runtime"
+)
+
+// DoctorReport is what Doctor found: Orphans names each leaked object
+// (half-made containers, links, nftables rules, addresses, network
+// namespaces of containers that are gone), Fixed what was removed (with
+// DoctorOptions.Fix), Healthy the containers with nothing wrong.
+type DoctorReport = pdrt.DoctorReport
+
+// DoctorOptions configure DoctorWith.
+type DoctorOptions struct {
+	// Root is the state root ("" = $POCKETDOCK_ROOT or the default).
+	Root string
+	// Fix removes what was found.
+	Fix bool
+}
+
+// Doctor lists what the default state root leaked (see DoctorWith); it
+// changes nothing. projectRoot is reserved for project checks ("" = none).
+func Doctor(ctx context.Context, projectRoot string) (DoctorReport, error) {
+	return DoctorWith(ctx, DoctorOptions{})
+}
+
+// DoctorWith lists, and with Fix removes, what one state root leaked after a
+// crash or a kill -9: containers whose create was interrupted, and links,
+// nftables rules, addresses and network namespaces tagged with this root
+// whose container is gone or stopped. Another root's objects are never touched.
+func DoctorWith(ctx context.Context, o DoctorOptions) (DoctorReport, error) {
+	m, err := manager(o.Root)
+	if err != nil {
+		return DoctorReport{}, err
+	}
+	rep, err := m.Doctor(ctx, o.Fix)
+	if err != nil {
+		return rep, fmt.Errorf("doctor: %w", err)
+	}
+	return rep, nil
+}
