@@ -114,6 +114,8 @@ type CreateOptions struct {
 	Project         string
 	NoNewPrivileges bool
 	Progress        io.Writer // pull progress, or nil
+	// Mounts are bind mounts of host paths (see Mount and ValidateMounts).
+	Mounts []Mount
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -146,6 +148,10 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if o.Image == "" {
 		return nil, fmt.Errorf("%w: empty image reference", ErrInvalidArgument)
 	}
+	mounts, err := ValidateMounts(o.Mounts)
+	if err != nil {
+		return nil, err
+	}
 	store, err := m.Images()
 	if err != nil {
 		return nil, err
@@ -168,6 +174,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		Cmd: img.Config.Cmd, Entrypoint: img.Config.Entrypoint,
 		Agent: agentPath, BootID: bootID(), CreatedAt: now,
 	}
+	rec.Mounts, rec.PidsLimit = mounts, o.PidsLimit
 
 	// Reserve the name: store lock, check, write the creating record.
 	sl, err := m.storeLock()
@@ -260,10 +267,12 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 	if err != nil {
 		return err
 	}
+	addVolumeMounts(spec, rec.Mounts)
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})
 	if err != nil {
 		return fmt.Errorf("container config: %w", err)
 	}
+	rec.MountPoints = mountPoints(cfg)
 	ln, err := listenUnix(m.paths.SocketPath(id))
 	if err != nil {
 		return fmt.Errorf("agent socket: %w", err)
@@ -391,6 +400,9 @@ func (m *Manager) List() ([]*Record, error) {
 // Status returns the live status of rec: created, running, paused or exited
 // (libcontainer's state; no state at all means exited).
 func (m *Manager) Status(rec *Record) (string, error) {
+	if m.rebootedNow(rec) {
+		return StatusExited, nil
+	}
 	c, err := libcontainer.Load(m.paths.Libcontainer(), rec.ID)
 	if err != nil {
 		if errors.Is(err, libcontainer.ErrNotExist) {
@@ -435,6 +447,9 @@ func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.
 		return err
 	}
 	defer cl.Unlock()
+	if m.rebootedNow(rec) {
+		return m.dropStale(rec.ID)
+	}
 	return m.stopLocked(ctx, rec.ID, force, grace)
 }
 
@@ -538,6 +553,11 @@ func (m *Manager) Remove(ctx context.Context, rec *Record, force bool, grace tim
 		return err
 	}
 	defer cl.Unlock()
+	if m.rebootedNow(rec) {
+		if err := m.dropStale(rec.ID); err != nil {
+			return err
+		}
+	}
 	if err := m.stopLocked(ctx, rec.ID, force, grace); err != nil {
 		return err
 	}

@@ -75,6 +75,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.BoolVar(&allowNP, "allow-new-privileges", false, "let setuid and file-capability binaries gain privileges")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	addVolumeFlags(cmd, g, &o)
 	return cmd
 }
 

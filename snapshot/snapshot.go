@@ -1,0 +1,267 @@
+// Package snapshot commits a container's filesystem changes as a new image,
+// the way buildah commits: the overlay diff of the container's read-write
+// layer (deletions as whiteouts, opaque directories, hardlinks, symlinks,
+// fifos, xattrs and file capabilities kept) becomes a new layer on the
+// image's top layer, with a new config and history entry, written through
+// containers/image into the store so it exports like any other image.
+//
+// pocketdock's own mount points (the agent, /etc/hosts, /etc/hostname,
+// /etc/resolv.conf, volume targets — every mount of the container) never
+// appear in the diff, nor do folders that exist only because a mount point
+// needed them. A file whose name starts with ".wh." cannot be held by an OCI
+// layer (it means a deletion): Commit refuses it with ErrInvalidArgument
+// naming it, and commits nothing.
+package snapshot
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
+
+	"github.com/pocketdock/pocketdock/image"
+)
+
+// ErrInvalidArgument is returned (wrapped) for a name a layer cannot hold
+// and for a bad image name; it is image.ErrInvalidArgument.
+var ErrInvalidArgument = image.ErrInvalidArgument
+
+// Options say what to commit.
+type Options struct {
+	// Store is the image store holding the container's layer.
+	Store *image.Store
+	// ContainerID is the containers/storage container (pocketdock's container ID).
+	ContainerID string
+	// BaseImage is the image the container runs on (its ID).
+	BaseImage string
+	// Name is the new image's name ("snap" → localhost/snap:latest).
+	Name string
+	// Exclude are container paths of mount points to leave out of the diff.
+	Exclude []string
+	// Frozen runs fn with the container's processes frozen (or stopped), so
+	// the diff is consistent. nil runs fn as it is.
+	Frozen func(fn func() error) error
+	// CreatedBy and Comment go into the new history entry.
+	CreatedBy, Comment string
+}
+
+// Commit takes the diff of the container's layer (inside o.Frozen), then
+// commits it as a new image and returns its ID. On any error nothing is
+// committed and no temporary file stays.
+func Commit(ctx context.Context, o Options) (string, error) {
+	st := o.Store.Storage()
+	c, err := st.Container(o.ContainerID)
+	if err != nil {
+		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
+	}
+	drv, err := st.GraphDriver()
+	if err != nil {
+		return "", err
+	}
+	md, err := drv.Metadata(c.LayerID)
+	if err != nil {
+		return "", fmt.Errorf("snapshot %s: layer metadata: %w", o.ContainerID, err)
+	}
+	upper := md["UpperDir"]
+	if upper == "" {
+		return "", fmt.Errorf("snapshot %s: the storage driver %s has no overlay upper folder", o.ContainerID, drv.String())
+	}
+	var lowers []string
+	if md["LowerDir"] != "" {
+		lowers = strings.Split(md["LowerDir"], ":")
+	}
+
+	spool, err := os.CreateTemp(o.Store.TempDir(), "snapshot-*.tar")
+	if err != nil {
+		return "", err
+	}
+	spoolPath := spool.Name()
+	defer os.Remove(spoolPath) // gone already when committed
+	defer spool.Close()
+
+	var diffID digest.Digest
+	var size int64
+	take := func() error {
+		drop, err := scanUpper(upper, lowers, o.Exclude)
+		if err != nil {
+			return err
+		}
+		// storage's Diff holds the layer store's lock until the reader is
+		// closed: spool all of it to a file before anything else touches the store.
+		rc, err := st.Diff("", c.LayerID, &storage.DiffOptions{Compression: ptr(archive.Uncompressed)})
+		if err != nil {
+			return fmt.Errorf("diff of layer %s: %w", c.LayerID, err)
+		}
+		defer rc.Close()
+		h := sha256.New()
+		cw := &countWriter{w: io.MultiWriter(spool, h)}
+		if err := filterTar(rc, cw, drop); err != nil {
+			return err
+		}
+		diffID = digest.NewDigest(digest.SHA256, h)
+		size = cw.n
+		return nil
+	}
+	if o.Frozen != nil {
+		err = o.Frozen(take)
+	} else {
+		err = take()
+	}
+	if err != nil {
+		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
+	}
+	if err := spool.Close(); err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	img, err := o.Store.CommitLayer(ctx, o.BaseImage, image.NewLayer{Path: spoolPath, DiffID: diffID, Size: size}, o.Name,
+		imgspecv1.History{Created: &now, CreatedBy: o.CreatedBy, Comment: o.Comment})
+	if err != nil {
+		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
+	}
+	return img.ID, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// scanUpper walks the overlay upper folder. It refuses user files named
+// .wh.* (naming the first, as the container sees it) and returns the paths
+// ("/a/b") to drop from the diff: the mount points in exclude, and their
+// parent folders that no lower layer has and that hold nothing else.
+func scanUpper(upper string, lowers, exclude []string) (map[string]bool, error) {
+	drop := map[string]bool{}
+	// candidates: parents of mount points that exist only in the upper layer.
+	candidate := map[string]bool{}
+	for _, e := range exclude {
+		e = path.Clean("/" + e)
+		if e == "/" {
+			continue
+		}
+		drop[e] = true
+		for p := path.Dir(e); p != "/"; p = path.Dir(p) {
+			if !inLowers(lowers, p) {
+				candidate[p] = true
+			}
+		}
+	}
+	keep := map[string]bool{}
+	var bad []string
+	err := filepath.WalkDir(upper, func(full string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if full == upper {
+			return nil
+		}
+		rel := "/" + filepath.ToSlash(strings.TrimPrefix(full, upper+string(filepath.Separator)))
+		if drop[rel] {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), archive.WhiteoutPrefix) {
+			bad = append(bad, rel)
+		}
+		if !candidate[rel] {
+			for p := path.Dir(rel); p != "/"; p = path.Dir(p) {
+				if candidate[p] {
+					keep[p] = true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan the container's changes: %w", err)
+	}
+	if len(bad) > 0 {
+		more := ""
+		if len(bad) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(bad)-1)
+		}
+		return nil, fmt.Errorf("%w: file %q%s: a name starting with %q cannot be stored in an image layer (it would mean a deletion); rename or remove it", ErrInvalidArgument, bad[0], more, archive.WhiteoutPrefix)
+	}
+	for p := range candidate {
+		if !keep[p] {
+			drop[p] = true
+		}
+	}
+	return drop, nil
+}
+
+// inLowers reports whether container path p exists in any lower layer
+// (resolved inside each layer folder, never outside it).
+func inLowers(lowers []string, p string) bool {
+	for _, l := range lowers {
+		full, err := securejoin.SecureJoin(l, p)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Lstat(full); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// filterTar copies the tar stream r to w without the entries in drop (and
+// anything below them), keeping every header field (PAX xattrs included).
+func filterTar(r io.Reader, w io.Writer, drop map[string]bool) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read the layer diff: %w", err)
+		}
+		if dropped(drop, hdr.Name) {
+			continue
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write the layer: %w", err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return fmt.Errorf("write the layer: %w", err)
+		}
+	}
+	return tw.Close()
+}
+
+func dropped(drop map[string]bool, name string) bool {
+	p := path.Clean("/" + name)
+	for ; p != "/"; p = path.Dir(p) {
+		if drop[p] {
+			return true
+		}
+	}
+	return false
+}
