@@ -156,3 +156,12 @@ func PruneIn(ctx context.Context, root, project string) (int, error) {
 	}
 	return n, nil
 }
+
+// DestroyContainerIn is DestroyContainer in an explicit state root.
+func DestroyContainerIn(ctx context.Context, root, nameOrID string) error {
+	c, err := GetContainerIn(ctx, root, nameOrID)
+	if err != nil {
+		return err
+	}
+	return c.Destroy(ctx)
+}
