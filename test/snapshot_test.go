@@ -1,0 +1,119 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pocketdock/pocketdock"
+)
+
+// listingScript prints one line per path below / (not /proc, /sys, /dev and
+// the paths given as argv): type, mode, owner, link count of non-folders,
+// size of files, symlink target, and xattrs (security.capability included).
+const listingScript = `
+import os, stat, sys
+skip = {"/proc", "/sys", "/dev"} | set(sys.argv[1:])
+out = []
+for root, dirs, files in os.walk("/"):
+    dirs[:] = sorted(d for d in dirs if os.path.join(root, d) not in skip)
+    for n in sorted(dirs + files):
+        p = os.path.join(root, n)
+        if p in skip:
+            continue
+        st = os.lstat(p)
+        line = [p, stat.filemode(st.st_mode), "%d:%d" % (st.st_uid, st.st_gid)]
+        if not stat.S_ISDIR(st.st_mode):
+            line.append("links=%d" % st.st_nlink)
+        if stat.S_ISREG(st.st_mode):
+            line.append("size=%d" % st.st_size)
+        if stat.S_ISLNK(st.st_mode):
+            line.append("-> " + os.readlink(p))
+        try:
+            for x in sorted(os.listxattr(p, follow_symlinks=False)):
+                line.append("%s=%s" % (x, os.getxattr(p, x, follow_symlinks=False).hex()))
+        except OSError:
+            pass
+        out.append(" ".join(line))
+print("\n".join(out))
+`
+
+func TestSnapshot(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	vol := t.TempDir()
+	c := newContainer(t, pocketdock.Options{Image: pythonImage, User: "root", Volumes: map[string]string{vol: "/vol/data"}})
+	// CAP_NET_BIND_SERVICE (10), permitted and effective: a v2 vfs capability.
+	mustRun(t, c, `set -e
+mkdir /snap && echo content > /snap/file && ln /snap/file /snap/hard && ln -s file /snap/sym && mkfifo /snap/fifo
+echo cap > /snap/capfile
+python3 -c '
+import os, struct
+os.setxattr("/snap/file", "user.pocketdock", b"value")
+os.setxattr("/snap/capfile", "security.capability", struct.pack("<IIIII", 0x02000001, 1 << 10, 0, 0, 0))
+'
+rm /etc/issue /etc/motd
+rm -rf /usr/share/doc/bash && mkdir /usr/share/doc/bash && echo new > /usr/share/doc/bash/only
+echo v > /vol/data/in-volume`)
+	want := mustRun(t, c, "python3 - /vol", pocketdock.WithStdin(strings.NewReader(listingScript)))
+	for _, s := range []string{"/snap/file -rw-r--r-- 0:0 links=2", "/snap/hard -rw-r--r-- 0:0 links=2", "user.pocketdock=", "security.capability=01000002", "/snap/sym lrwxrwxrwx", "-> file", "/snap/fifo prw"} {
+		if !strings.Contains(want, s) {
+			t.Fatalf("listing of the source lacks %q:\n%s", s, want)
+		}
+	}
+	before := hostState(t)
+	out, errs, code := cli(t, "snapshot", c.Name(), "pd-test-snap")
+	if code != 0 {
+		t.Fatalf("snapshot: %d %q %q", code, out, errs)
+	}
+	id := strings.TrimSpace(out)
+	t.Cleanup(func() { cli(t, "rmi", id) })
+	if added := diffState(before, hostState(t)); len(added) > 0 {
+		t.Fatalf("snapshot left behind: %v", added)
+	}
+	// The source runs on (it was thawed).
+	mustRun(t, c, "true")
+
+	n := newContainer(t, pocketdock.Options{Image: "pd-test-snap", User: "root"})
+	got := mustRun(t, n, "python3 -", pocketdock.WithStdin(strings.NewReader(listingScript)))
+	if got != want {
+		gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+		t.Fatalf("listing of the snapshot differs: only in snapshot %q; only in source %q", diffState(wl, gl), diffState(gl, wl))
+	}
+	for _, check := range []string{
+		"test ! -e /etc/issue && test ! -e /etc/motd",
+		`test "$(ls /usr/share/doc/bash)" = only`,
+		"test ! -e /vol",
+		`test "$(cat /snap/hard)" = content`,
+	} {
+		mustRun(t, n, check)
+	}
+
+	// A user file named .wh.* is refused, naming it, and nothing is committed.
+	mustRun(t, c, "touch /snap/.wh.x")
+	before = hostState(t)
+	imgs, err := pocketdock.ListImages(ctx, stateRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Snapshot(ctx, "pd-test-snap-bad")
+	if !errors.Is(err, pocketdock.ErrInvalidArgument) || !strings.Contains(err.Error(), "/snap/.wh.x") {
+		t.Fatalf("snapshot with .wh.x: %v", err)
+	}
+	imgs2, _ := pocketdock.ListImages(ctx, stateRoot)
+	if len(imgs2) != len(imgs) {
+		t.Fatalf("images before %d, after a refused snapshot %d", len(imgs), len(imgs2))
+	}
+	if added := diffState(before, hostState(t)); len(added) > 0 {
+		t.Fatalf("refused snapshot left behind: %v", added)
+	}
+	ents, _ := os.ReadDir(stateRoot + "/storage/tmp")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "snapshot-") || strings.HasPrefix(e.Name(), "commit-") {
+			t.Fatalf("temporary file left: %s", e.Name())
+		}
+	}
+	mustRun(t, c, "true")
+}
