@@ -14,27 +14,27 @@ import (
 	ocilayout "go.podman.io/image/v5/oci/layout"
 )
 
-// NewLayer is one uncompressed layer tar to add on top of an image.
+// NewLayer names a layer already in the store (written with the storage's
+// PutLayer on the base image's top layer) that CommitLayer puts on top of the
+// base image.
 type NewLayer struct {
-	// Path is the tar file. CommitLayer moves it into a temporary OCI layout
-	// (same filesystem: the store's tmp folder, see TempDir) and removes it.
-	Path string
-	// DiffID is the sha256 digest of the tar; Size its length in bytes.
+	// DiffID is the layer's uncompressed digest (storage Layer.UncompressedDigest);
+	// Size its uncompressed size in bytes.
 	DiffID digest.Digest
 	Size   int64
 }
 
-// TempDir is the store's folder for big temporary files (R/storage/tmp); a
-// layer tar written there can be committed without a copy.
+// TempDir is the store's folder for big temporary files (R/storage/tmp).
 func (s *Store) TempDir() string { return s.sys.BigFilesTemporaryDir }
 
 // CommitLayer makes a new image from base (any reference Image accepts) plus
 // layer on top of it, the way buildah commits: the base's config with the
 // layer's diff ID appended to rootfs.diff_ids, history appended to its
 // history and Created set to history.Created (now when nil). It is written
-// through containers/image (an OCI layout copied into the store), so it is an
-// ordinary image that exports like any other; the base's layers are reused,
-// not copied. name is tagged like Import's tag ("snap" → "localhost/snap:latest")
+// through containers/image (an OCI layout whose manifest names every layer
+// by its diff ID, copied into the store), so it is an ordinary image that
+// exports like any other; the store's copy finds all the layers, the new one
+// included, already present and reuses them, so no layer data is copied. name is tagged like Import's tag ("snap" → "localhost/snap:latest")
 // and moves from any image holding it. Errors: ErrImageNotFound,
 // ErrInvalidArgument (a bad name), copy errors.
 func (s *Store) CommitLayer(ctx context.Context, base string, layer NewLayer, name string, history imgspecv1.History) (*Image, error) {
@@ -118,9 +118,6 @@ func (s *Store) CommitLayer(ctx context.Context, base string, layer NewLayer, na
 	if err := os.MkdirAll(blobs, 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.Rename(layer.Path, filepath.Join(blobs, layer.DiffID.Encoded())); err != nil {
-		return nil, fmt.Errorf("move layer into the commit: %w", err)
-	}
 	writeBlob := func(data []byte) (digest.Digest, error) {
 		d := digest.FromBytes(data)
 		return d, os.WriteFile(filepath.Join(blobs, d.Encoded()), data, 0o600)
@@ -172,4 +169,11 @@ func (s *Store) CommitLayer(ctx context.Context, base string, layer NewLayer, na
 		return nil, fmt.Errorf("commit %s on %s: %w", tagged, img.ID, err)
 	}
 	return out, nil
+}
+
+// ValidateTag checks an image name as CommitLayer and Import's tag take it
+// ("snap" → localhost/snap:latest); ErrInvalidArgument naming it otherwise.
+func ValidateTag(tag string) error {
+	_, err := normalizeTag(tag)
+	return err
 }

@@ -16,11 +16,11 @@ package snapshot
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -63,6 +63,9 @@ type Options struct {
 // commits it as a new image and returns its ID. On any error nothing is
 // committed and no temporary file stays.
 func Commit(ctx context.Context, o Options) (string, error) {
+	if err := image.ValidateTag(o.Name); err != nil {
+		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
+	}
 	st := o.Store.Storage()
 	c, err := st.Container(o.ContainerID)
 	if err != nil {
@@ -85,37 +88,49 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		lowers = strings.Split(md["LowerDir"], ":")
 	}
 
-	spool, err := os.CreateTemp(o.Store.TempDir(), "snapshot-*.tar")
+	baseImg, err := o.Store.Storage().Image(o.BaseImage)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("snapshot %s: base image %s: %w", o.ContainerID, o.BaseImage, err)
 	}
-	spoolPath := spool.Name()
-	defer os.Remove(spoolPath) // gone already when committed
-	defer spool.Close()
 
-	var diffID digest.Digest
-	var size int64
+	var layer *storage.Layer
 	take := func() error {
 		drop, err := scanUpper(upper, lowers, o.Exclude)
 		if err != nil {
 			return err
 		}
-		// storage's Diff holds the layer store's lock until the reader is
-		// closed: spool all of it to a file before anything else touches the store.
-		rc, err := st.Diff("", c.LayerID, &storage.DiffOptions{Compression: ptr(archive.Uncompressed)})
+		if !nativeDiff(st.RunRoot()) {
+			layer, err = spooledLayer(o.Store, c.LayerID, baseImg.TopLayer, drop)
+			return err
+		}
+		// The overlay diff, made from the upper folder the way the overlay
+		// driver's native Diff makes it (whiteout devices and opaque folders
+		// turned into .wh. entries), streamed straight into a new layer.
+		// Driver.Diff would hold the layer store's lock until its reader is
+		// closed, and PutLayer needs that lock: tarring the folder ourselves
+		// needs no spool file.
+		rc, err := archive.TarWithOptions(upper, &archive.TarOptions{
+			Compression:    archive.Uncompressed,
+			WhiteoutFormat: archive.OverlayWhiteoutFormat,
+			WhiteoutData:   lowers,
+		})
 		if err != nil {
 			return fmt.Errorf("diff of layer %s: %w", c.LayerID, err)
 		}
-		defer rc.Close()
-		h := sha256.New()
-		cw := &countWriter{w: io.MultiWriter(spool, h)}
-		if err := filterTar(rc, cw, drop); err != nil {
-			return err
+		pr, pw := io.Pipe()
+		go func() {
+			err := filterTar(rc, pw, drop)
+			rc.Close()
+			pw.CloseWithError(err)
+		}()
+		layer, _, err = st.PutLayer("", baseImg.TopLayer, nil, "", false, nil, pr)
+		pr.CloseWithError(errors.New("layer writer stopped"))
+		if err != nil {
+			return fmt.Errorf("write the new layer: %w", err)
 		}
-		diffID = digest.NewDigest(digest.SHA256, h)
-		size = cw.n
 		return nil
 	}
+	t0 := time.Now()
 	if o.Frozen != nil {
 		err = o.Frozen(take)
 	} else {
@@ -124,29 +139,83 @@ func Commit(ctx context.Context, o Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
 	}
-	if err := spool.Close(); err != nil {
-		return "", err
+	// containers/image's storage destination reuses a present layer only
+	// under its chain ID (sha256 of "<parent layer ID>+<diff ID hex>"), and
+	// would otherwise copy all of it into a second layer. The layer gets that
+	// ID as a name, so the commit below takes it as it is.
+	if err := st.AddNames(layer.ID, []string{chainID(baseImg.TopLayer, layer.UncompressedDigest)}); err != nil {
+		if derr := st.DeleteLayer(layer.ID); derr != nil {
+			slog.Warn("snapshot: remove unused layer", "layer", layer.ID, "error", derr)
+		}
+		return "", fmt.Errorf("snapshot %s: name the new layer: %w", o.ContainerID, err)
 	}
+	slog.Debug("snapshot: layer written", "container", o.ContainerID, "layer", layer.ID, "bytes", layer.UncompressedSize, "took", time.Since(t0))
+	t1 := time.Now()
 	now := time.Now().UTC()
-	img, err := o.Store.CommitLayer(ctx, o.BaseImage, image.NewLayer{Path: spoolPath, DiffID: diffID, Size: size}, o.Name,
+	img, err := o.Store.CommitLayer(ctx, o.BaseImage, image.NewLayer{DiffID: layer.UncompressedDigest, Size: layer.UncompressedSize}, o.Name,
 		imgspecv1.History{Created: &now, CreatedBy: o.CreatedBy, Comment: o.Comment})
+	if err != nil || img.TopLayer != layer.ID {
+		// Not used by an image (the commit failed, or it made its own copy): remove it.
+		if derr := st.DeleteLayer(layer.ID); derr != nil && !errors.Is(derr, storage.ErrLayerUsedByImage) {
+			slog.Warn("snapshot: remove unused layer", "layer", layer.ID, "error", derr)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
 	}
+	slog.Debug("snapshot: committed", "container", o.ContainerID, "image", img.ID, "took", time.Since(t1))
 	return img.ID, nil
 }
 
-func ptr[T any](v T) *T { return &v }
-
-type countWriter struct {
-	w io.Writer
-	n int64
+// nativeDiff reports whether the overlay upper folder alone is the diff:
+// containers/storage records a failed check as "native-diff(...)-false" in
+// its run root (the kernel makes redirects or metacopy-only entries).
+func nativeDiff(runRoot string) bool {
+	bad, _ := filepath.Glob(filepath.Join(runRoot, "overlay", "native-diff(*)-false"))
+	return len(bad) == 0
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+// spooledLayer is the fallback without a native diff: containers/storage's
+// Diff of the layer (which compares the mounted trees), filtered, spooled to
+// a file (Diff holds the layer store's lock until its reader is closed), then
+// written as a new layer on parent.
+func spooledLayer(s *image.Store, layerID, parent string, drop map[string]bool) (*storage.Layer, error) {
+	st := s.Storage()
+	spool, err := os.CreateTemp(s.TempDir(), "snapshot-*.tar")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+	rc, err := st.Diff("", layerID, &storage.DiffOptions{Compression: &uncompressed})
+	if err != nil {
+		return nil, fmt.Errorf("diff of layer %s: %w", layerID, err)
+	}
+	err = filterTar(rc, spool, drop)
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	layer, _, err := st.PutLayer("", parent, nil, "", false, nil, spool)
+	if err != nil {
+		return nil, fmt.Errorf("write the new layer: %w", err)
+	}
+	return layer, nil
+}
+
+var uncompressed = archive.Uncompressed
+
+// chainID is the ID containers/image gives a layer with uncompressed digest
+// diffID on parent ("" for none): the diff ID's hex alone without a parent,
+// else the hex sha256 of "<parent>+<diff ID hex>".
+func chainID(parent string, diffID digest.Digest) string {
+	if parent == "" {
+		return diffID.Encoded()
+	}
+	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
 }
 
 // scanUpper walks the overlay upper folder. It refuses user files named
