@@ -11,7 +11,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	imgspecs "github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/copy"
 	ocilayout "go.podman.io/image/v5/oci/layout"
+	istorage "go.podman.io/image/v5/storage"
 )
 
 // NewLayer names a layer already in the store (written with the storage's
@@ -22,6 +24,9 @@ type NewLayer struct {
 	// Size its uncompressed size in bytes.
 	DiffID digest.Digest
 	Size   int64
+	// TempPrefix starts the name of the temporary OCI layout folder in
+	// TempDir ("" = "commit-"), so a caller can find one left by a killed process.
+	TempPrefix string
 }
 
 // TempDir is the store's folder for big temporary files (R/storage/tmp).
@@ -109,7 +114,11 @@ func (s *Store) CommitLayer(ctx context.Context, base string, layer NewLayer, na
 	}
 	layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: layer.DiffID, Size: layer.Size})
 
-	dir, err := os.MkdirTemp(s.TempDir(), "commit-")
+	prefix := layer.TempPrefix
+	if prefix == "" {
+		prefix = "commit-"
+	}
+	dir, err := os.MkdirTemp(s.TempDir(), prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -164,11 +173,22 @@ func (s *Store) CommitLayer(ctx context.Context, base string, layer NewLayer, na
 		return nil, err
 	}
 	defer func() { _ = pc.Destroy() }()
-	out, err := s.copyIn(ctx, pc, src, []string{tagged.String()}, nil)
+	// containers/image's temporary files go below dir too, so everything a
+	// killed commit leaves sits in one folder named by TempPrefix.
+	sys := s.sys
+	sys.BigFilesTemporaryDir = dir
+	dst, err := istorage.Transport.NewStoreReference(s.store, tagged, "")
 	if err != nil {
+		return nil, err
+	}
+	if _, err := copy.Image(ctx, pc, dst, src, &copy.Options{SourceCtx: &sys, DestinationCtx: &sys}); err != nil {
 		return nil, fmt.Errorf("commit %s on %s: %w", tagged, img.ID, err)
 	}
-	return out, nil
+	out, err := s.store.Image(tagged.String())
+	if err != nil {
+		return nil, fmt.Errorf("finding the committed image %s: %w", tagged, err)
+	}
+	return s.describe(out)
 }
 
 // ValidateTag checks an image name as CommitLayer and Import's tag take it

@@ -24,6 +24,7 @@ import (
 	"github.com/pocketdock/pocketdock/image"
 	"github.com/pocketdock/pocketdock/runtime/agent"
 	"github.com/pocketdock/pocketdock/runtime/initbin"
+	"github.com/pocketdock/pocketdock/snapshot"
 )
 
 // Status values of a container (API.md, Info.Status).
@@ -578,8 +579,13 @@ func (m *Manager) teardown(ctx context.Context, id string, kill, removeRecord bo
 		errs = append(errs, err)
 	} else if err := store.RemoveRootfs(id); err != nil {
 		errs = append(errs, err)
+	} else {
+		snapshot.RemoveLeftovers(store, id)
 	}
 	if err := os.RemoveAll(m.paths.RunDir(id)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.removeHalfMadeState(id); err != nil {
 		errs = append(errs, err)
 	}
 	if removeRecord && len(errs) == 0 {

@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
 )
 
 // mountPoints returns the container paths of every mount in cfg, in order.
@@ -61,10 +64,82 @@ func (m *Manager) dropStale(id string) error {
 // clearBeforeStart removes what a previous run left (libcontainer state,
 // cgroups) so PID 1 can start again; after a reboot without signalling.
 func (m *Manager) clearBeforeStart(ctx context.Context, rec *Record) error {
+	var err error
 	if Rebooted(rec) {
-		return m.dropStale(rec.ID)
+		err = m.dropStale(rec.ID)
+	} else {
+		err = m.stopLocked(ctx, rec.ID, true, 0)
 	}
-	return m.stopLocked(ctx, rec.ID, true, 0)
+	if err != nil {
+		return err
+	}
+	return m.removeHalfMadeState(rec.ID)
+}
+
+// removeHalfMadeState removes libcontainer's folder of id when it has no
+// state.json: a start killed before libcontainer wrote it (Load then reports
+// no container, but Create refuses the existing folder).
+// Processes of such a start (runc's init, or PID 1 itself) may be left in the
+// container's cgroup: they are killed and the cgroups removed.
+func (m *Manager) removeHalfMadeState(id string) error {
+	dir := filepath.Join(m.paths.Libcontainer(), id)
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := killCgroup(id); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+// cgroupDirs are container id's cgroup folders in every hierarchy (v1 and
+// the unified one); only the ones that exist.
+func cgroupDirs(id string) []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent + "/" + id)
+	if fi, err := os.Stat("/sys/fs/cgroup/" + cgroupParent + "/" + id); err == nil && fi.IsDir() {
+		dirs = append(dirs, "/sys/fs/cgroup/"+cgroupParent+"/"+id)
+	}
+	return dirs
+}
+
+// killCgroup SIGKILLs every process in container id's cgroups (they are that
+// container's by the ID-named path), waits until they are gone (up to 10 s)
+// and removes the cgroup folders.
+func killCgroup(id string) error {
+	dirs := cgroupDirs(id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := 0
+		for _, d := range dirs {
+			data, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+					left++
+					unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container %s: %d processes survive SIGKILL in its cgroup", id, left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Children first: rmdir fails on a cgroup with sub-cgroups.
+	for _, d := range dirs {
+		subs, _ := filepath.Glob(filepath.Join(d, "*", "cgroup.procs"))
+		for _, s := range subs {
+			unix.Rmdir(filepath.Dir(s))
+		}
+		unix.Rmdir(d)
+	}
+	removeEmptyCgroupParents()
+	return nil
 }
 
 // lockedRecord takes rec's container lock and re-reads its record. The caller
@@ -170,6 +245,9 @@ func (m *Manager) Reboot(ctx context.Context, rec *Record, fresh bool, grace tim
 		err = m.dropStale(cur.ID)
 	} else {
 		err = m.stopLocked(ctx, cur.ID, false, grace)
+	}
+	if err == nil {
+		err = m.removeHalfMadeState(cur.ID)
 	}
 	if err != nil {
 		return err

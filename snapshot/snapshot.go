@@ -93,14 +93,19 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		return "", fmt.Errorf("snapshot %s: base image %s: %w", o.ContainerID, o.BaseImage, err)
 	}
 
+	// A layer is named pending until an image holds it, so a layer left by a
+	// snapshot that was killed in between is found (and removed) by the next
+	// snapshot of the same container; both run under the container's lock.
+	pending := pendingName(o.ContainerID)
 	var layer *storage.Layer
-	take := func() error {
+	writeLayer := func() error {
+		removePending(o.Store, o.ContainerID)
 		drop, err := scanUpper(upper, lowers, o.Exclude)
 		if err != nil {
 			return err
 		}
 		if !nativeDiff(st.RunRoot()) {
-			layer, err = spooledLayer(o.Store, c.LayerID, baseImg.TopLayer, drop)
+			layer, err = spooledLayer(o.Store, o.ContainerID, c.LayerID, baseImg.TopLayer, drop, pending)
 			return err
 		}
 		// The overlay diff, made from the upper folder the way the overlay
@@ -123,14 +128,24 @@ func Commit(ctx context.Context, o Options) (string, error) {
 			rc.Close()
 			pw.CloseWithError(err)
 		}()
-		layer, _, err = st.PutLayer("", baseImg.TopLayer, nil, "", false, nil, pr)
+		layer, _, err = st.PutLayer("", baseImg.TopLayer, []string{pending}, "", false, nil, pr)
 		pr.CloseWithError(errors.New("layer writer stopped"))
 		if err != nil {
 			return fmt.Errorf("write the new layer: %w", err)
 		}
 		return nil
 	}
-	t0 := time.Now()
+	var imgID string
+	take := func() error {
+		t0 := time.Now()
+		if err := writeLayer(); err != nil {
+			return err
+		}
+		slog.Debug("snapshot: layer written", "container", o.ContainerID, "layer", layer.ID, "bytes", layer.UncompressedSize, "took", time.Since(t0))
+		id, err := commitLayer(ctx, o, baseImg.TopLayer, layer)
+		imgID = id
+		return err
+	}
 	if o.Frozen != nil {
 		err = o.Frozen(take)
 	} else {
@@ -139,20 +154,60 @@ func Commit(ctx context.Context, o Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
 	}
+	return imgID, nil
+}
+
+func pendingName(containerID string) string { return "pocketdock-snapshot-pending-" + containerID }
+
+// RemoveLeftovers removes the layer a killed snapshot of container
+// containerID left behind (written, but never held by an image), if any. The
+// runtime calls it when it removes the container.
+func RemoveLeftovers(s *image.Store, containerID string) {
+	removePending(s, containerID)
+}
+
+// tempPrefix names the temporary OCI layout folders of containerID's snapshots.
+func tempPrefix(containerID string) string { return "commit-" + containerID + "-" }
+
+// removePending deletes the layer that a killed snapshot of containerID
+// left (named pending), unless an image uses it, and its temporary folders.
+func removePending(s *image.Store, containerID string) {
+	dirs, _ := filepath.Glob(filepath.Join(s.TempDir(), tempPrefix(containerID)+"*"))
+	for _, d := range dirs {
+		os.RemoveAll(d)
+	}
+	st := s.Storage()
+	pending := pendingName(containerID)
+	l, err := st.Layer(pending)
+	if err != nil {
+		return
+	}
+	if err := st.DeleteLayer(l.ID); err != nil {
+		if !errors.Is(err, storage.ErrLayerUsedByImage) {
+			slog.Warn("snapshot: remove the layer of a killed snapshot", "layer", l.ID, "error", err)
+		}
+		_ = st.RemoveNames(l.ID, []string{pending})
+	}
+}
+
+// commitLayer commits layer (on the base's top layer, parent) as image
+// o.Name and returns its ID; the layer is removed when no image uses it.
+func commitLayer(ctx context.Context, o Options, parent string, layer *storage.Layer) (string, error) {
+	st := o.Store.Storage()
+	pending := pendingName(o.ContainerID)
 	// containers/image's storage destination reuses a present layer only
 	// under its chain ID (sha256 of "<parent layer ID>+<diff ID hex>"), and
 	// would otherwise copy all of it into a second layer. The layer gets that
 	// ID as a name, so the commit below takes it as it is.
-	if err := st.AddNames(layer.ID, []string{chainID(baseImg.TopLayer, layer.UncompressedDigest)}); err != nil {
+	if err := st.AddNames(layer.ID, []string{chainID(parent, layer.UncompressedDigest)}); err != nil {
 		if derr := st.DeleteLayer(layer.ID); derr != nil {
 			slog.Warn("snapshot: remove unused layer", "layer", layer.ID, "error", derr)
 		}
-		return "", fmt.Errorf("snapshot %s: name the new layer: %w", o.ContainerID, err)
+		return "", fmt.Errorf("name the new layer: %w", err)
 	}
-	slog.Debug("snapshot: layer written", "container", o.ContainerID, "layer", layer.ID, "bytes", layer.UncompressedSize, "took", time.Since(t0))
 	t1 := time.Now()
 	now := time.Now().UTC()
-	img, err := o.Store.CommitLayer(ctx, o.BaseImage, image.NewLayer{DiffID: layer.UncompressedDigest, Size: layer.UncompressedSize}, o.Name,
+	img, err := o.Store.CommitLayer(ctx, o.BaseImage, image.NewLayer{DiffID: layer.UncompressedDigest, Size: layer.UncompressedSize, TempPrefix: tempPrefix(o.ContainerID)}, o.Name,
 		imgspecv1.History{Created: &now, CreatedBy: o.CreatedBy, Comment: o.Comment})
 	if err != nil || img.TopLayer != layer.ID {
 		// Not used by an image (the commit failed, or it made its own copy): remove it.
@@ -161,7 +216,12 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
+		return "", err
+	}
+	if img.TopLayer == layer.ID {
+		if err := st.RemoveNames(layer.ID, []string{pending}); err != nil {
+			slog.Warn("snapshot: unname the new layer", "layer", layer.ID, "error", err)
+		}
 	}
 	slog.Debug("snapshot: committed", "container", o.ContainerID, "image", img.ID, "took", time.Since(t1))
 	return img.ID, nil
@@ -179,9 +239,9 @@ func nativeDiff(runRoot string) bool {
 // Diff of the layer (which compares the mounted trees), filtered, spooled to
 // a file (Diff holds the layer store's lock until its reader is closed), then
 // written as a new layer on parent.
-func spooledLayer(s *image.Store, layerID, parent string, drop map[string]bool) (*storage.Layer, error) {
+func spooledLayer(s *image.Store, containerID, layerID, parent string, drop map[string]bool, name string) (*storage.Layer, error) {
 	st := s.Storage()
-	spool, err := os.CreateTemp(s.TempDir(), "snapshot-*.tar")
+	spool, err := os.CreateTemp(s.TempDir(), tempPrefix(containerID)+"*.tar")
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +259,7 @@ func spooledLayer(s *image.Store, layerID, parent string, drop map[string]bool) 
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	layer, _, err := st.PutLayer("", parent, nil, "", false, nil, spool)
+	layer, _, err := st.PutLayer("", parent, []string{name}, "", false, nil, spool)
 	if err != nil {
 		return nil, fmt.Errorf("write the new layer: %w", err)
 	}

@@ -73,6 +73,10 @@ func rootState(t *testing.T) []string {
 	for _, i := range imgs {
 		out = append(out, "image "+i.ID)
 	}
+	tmp, _ := os.ReadDir(st.TempDir())
+	for _, e := range tmp {
+		out = append(out, "tmp "+e.Name())
+	}
 	return out
 }
 
@@ -139,7 +143,7 @@ echo v > /vol/data/in-volume`)
 	}
 	ents, _ := os.ReadDir(stateRoot + "/storage/tmp")
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "snapshot-") || strings.HasPrefix(e.Name(), "commit-") {
+		if strings.Contains(e.Name(), c.ID()) {
 			t.Fatalf("temporary file left: %s", e.Name())
 		}
 	}
