@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -25,8 +26,13 @@ func TestCLIKilledMidOperation(t *testing.T) {
 	if _, _, code := cli(t, "run", name, "--", "echo kept > /root/f"); code != 0 {
 		t.Fatal("write")
 	}
-	ops := [][]string{{"stop", name}, {"resume", name}, {"reboot", name}, {"stop", "--force", name}, {"snapshot", name, "pd-crash-snap"}, {"resume", name}}
-	for _, delay := range []time.Duration{0, 2 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond, 80 * time.Millisecond} {
+	var images []string
+	for di, delay := range []time.Duration{0, 2 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond, 80 * time.Millisecond} {
+		// A snapshot that completes before the kill makes an image; each gets
+		// its own name so that all of them can be removed at the end.
+		snap := fmt.Sprintf("pd-crash-snap-%d", di)
+		images = append(images, snap)
+		ops := [][]string{{"stop", name}, {"resume", name}, {"reboot", name}, {"stop", "--force", name}, {"snapshot", name, snap}, {"resume", name}}
 		for _, op := range ops {
 			cmd := exec.Command(cliBin, append([]string{"--root", stateRoot}, op...)...)
 			if err := cmd.Start(); err != nil {
@@ -72,7 +78,9 @@ func TestCLIKilledMidOperation(t *testing.T) {
 	if _, errs, code := cli(t, "rm", name); code != 0 {
 		t.Fatalf("rm: %d %q", code, errs)
 	}
-	cli(t, "rmi", "pd-crash-snap")
+	for _, img := range images {
+		cli(t, "rmi", img)
+	}
 	if left := leftOf(t, c.ID()); len(left) > 0 {
 		t.Fatalf("left behind: %v", left)
 	}
