@@ -24,6 +24,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -113,23 +114,19 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		// turned into .wh. entries), streamed straight into a new layer.
 		// Driver.Diff would hold the layer store's lock until its reader is
 		// closed, and PutLayer needs that lock: tarring the folder ourselves
-		// needs no spool file.
+		// needs no spool file. The mount points are left out by exact-path
+		// exclude patterns.
 		rc, err := archive.TarWithOptions(upper, &archive.TarOptions{
-			Compression:    archive.Uncompressed,
-			WhiteoutFormat: archive.OverlayWhiteoutFormat,
-			WhiteoutData:   lowers,
+			Compression:     archive.Uncompressed,
+			WhiteoutFormat:  archive.OverlayWhiteoutFormat,
+			WhiteoutData:    lowers,
+			ExcludePatterns: excludePatterns(drop),
 		})
 		if err != nil {
 			return fmt.Errorf("diff of layer %s: %w", c.LayerID, err)
 		}
-		pr, pw := io.Pipe()
-		go func() {
-			err := filterTar(rc, pw, drop)
-			rc.Close()
-			pw.CloseWithError(err)
-		}()
-		layer, _, err = st.PutLayer("", baseImg.TopLayer, []string{pending}, "", false, nil, pr)
-		pr.CloseWithError(errors.New("layer writer stopped"))
+		layer, _, err = st.PutLayer("", baseImg.TopLayer, []string{pending}, "", false, nil, rc)
+		rc.Close()
 		if err != nil {
 			return fmt.Errorf("write the new layer: %w", err)
 		}
@@ -225,6 +222,26 @@ func commitLayer(ctx context.Context, o Options, parent string, layer *storage.L
 	}
 	slog.Debug("snapshot: committed", "container", o.ContainerID, "image", img.ID, "took", time.Since(t1))
 	return img.ID, nil
+}
+
+// excludePatterns turns the paths in drop ("/a/b") into exact-match
+// exclude patterns of archive.TarWithOptions (relative, glob characters
+// escaped); an excluded folder is skipped with all it holds.
+func excludePatterns(drop map[string]bool) []string {
+	var out []string
+	for p := range drop {
+		rel := strings.TrimPrefix(p, "/")
+		var b strings.Builder
+		for _, r := range rel {
+			if strings.ContainsRune(`*?[]\`, r) {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		out = append(out, b.String())
+	}
+	sort.Strings(out)
+	return out
 }
 
 // nativeDiff reports whether the overlay upper folder alone is the diff:

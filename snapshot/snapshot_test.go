@@ -115,3 +115,11 @@ func TestFilterTar(t *testing.T) {
 		t.Fatalf("names %v, want %v", names, want)
 	}
 }
+
+func TestExcludePatterns(t *testing.T) {
+	got := excludePatterns(map[string]bool{"/vol/a": true, "/we*ird[1]?": true})
+	want := []string{"vol/a", `we\*ird\[1\]\?`}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
