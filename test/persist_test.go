@@ -54,6 +54,7 @@ func simulateReboot(t *testing.T, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer m.Close()
 	rec, err := m.Get(id)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,7 @@ func rootState(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer m.Close()
 	st, err := m.Images()
 	if err != nil {
 		t.Fatal(err)

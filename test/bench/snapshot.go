@@ -29,6 +29,8 @@ func snapshotBench(ctx context.Context, opts pocketdock.Options, root string, n 
 	if err != nil {
 		return nil, err
 	}
+	// Its store reference must go, or CloseStores keeps the store's mount.
+	defer m.Close()
 	store, err := m.Images()
 	if err != nil {
 		return nil, err
