@@ -98,7 +98,21 @@ type Options struct {
 	// PortMappings are forwards with everything Ports cannot say: a host IP,
 	// HostPort 0 for a free port (Info shows it), UDP. Implies bridge.
 	PortMappings []PortMapping
+	// Volumes maps host paths to container paths: read-write bind mounts (the
+	// reference's form). Nothing is chowned: a non-root image user needs a
+	// host folder it may write. The host path must exist; the container path
+	// must be absolute, not "/", and not under /proc, /sys or /dev
+	// (ErrInvalidArgument otherwise). All mounts go in order of target depth.
+	Volumes map[string]string
+	// Mounts are bind mounts Volumes cannot say (read-only ones), with the
+	// same rules; added after Volumes.
+	Mounts []Mount
 }
+
+// Mount is one bind mount of a host path (Source, which must exist) at an
+// absolute container path (Target), read-only when ReadOnly (OCI mount of
+// type bind with options rbind, and ro).
+type Mount = pdrt.Mount
 
 var (
 	managersMu sync.Mutex
@@ -166,6 +180,7 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 		co.Progress = progress
 	}
 	co.MemLimit, co.CPUPercent, co.Devices = opts.MemLimit, opts.CPUPercent, opts.Devices
+	co.Mounts = optionMounts(opts)
 	rec, err := m.Create(ctx, co)
 	if err != nil {
 		if opts.Image == "" && isImageNotFound(err) {

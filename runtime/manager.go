@@ -24,6 +24,7 @@ import (
 	"github.com/pocketdock/pocketdock/image"
 	"github.com/pocketdock/pocketdock/runtime/agent"
 	"github.com/pocketdock/pocketdock/runtime/initbin"
+	"github.com/pocketdock/pocketdock/snapshot"
 )
 
 // Status values of a container (API.md, Info.Status).
@@ -126,6 +127,8 @@ type CreateOptions struct {
 	Network string
 	// Ports are host → container forwards (mode bridge); host port 0 picks a free one.
 	Ports []PortMapping
+	// Mounts are bind mounts of host paths (see Mount and ValidateMounts).
+	Mounts []Mount
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -159,6 +162,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		return nil, fmt.Errorf("%w: empty image reference", ErrInvalidArgument)
 	}
 	limits, err := validateResources(o)
+	mounts, err := ValidateMounts(o.Mounts)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +192,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if err := setNetworkOptions(rec, o); err != nil {
 		return nil, err
 	}
+	rec.Mounts, rec.PidsLimit = mounts, o.PidsLimit
 
 	// Reserve the name: store lock, check, write the creating record.
 	sl, err := m.storeLock()
@@ -289,10 +294,12 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 	if err := m.setupNetwork(rec, spec); err != nil {
 		return err
 	}
+	addVolumeMounts(spec, rec.Mounts)
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})
 	if err != nil {
 		return fmt.Errorf("container config: %w", err)
 	}
+	rec.MountPoints = mountPoints(cfg)
 	ln, err := listenUnix(m.paths.SocketPath(id))
 	if err != nil {
 		return fmt.Errorf("agent socket: %w", err)
@@ -421,6 +428,9 @@ func (m *Manager) List() ([]*Record, error) {
 // Status returns the live status of rec: created, running, paused or exited
 // (libcontainer's state; no state at all means exited).
 func (m *Manager) Status(rec *Record) (string, error) {
+	if m.rebootedNow(rec) {
+		return StatusExited, nil
+	}
 	c, err := libcontainer.Load(m.paths.Libcontainer(), rec.ID)
 	if err != nil {
 		if errors.Is(err, libcontainer.ErrNotExist) {
@@ -467,6 +477,9 @@ func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.
 		return err
 	}
 	defer cl.Unlock()
+	if m.rebootedNow(rec) {
+		return m.dropStale(rec.ID)
+	}
 	return m.stopLocked(ctx, rec.ID, force, grace)
 }
 
@@ -581,6 +594,11 @@ func (m *Manager) Remove(ctx context.Context, rec *Record, force bool, grace tim
 		return err
 	}
 	defer cl.Unlock()
+	if m.rebootedNow(rec) {
+		if err := m.dropStale(rec.ID); err != nil {
+			return err
+		}
+	}
 	if err := m.stopLocked(ctx, rec.ID, force, grace); err != nil {
 		return err
 	}
@@ -604,8 +622,13 @@ func (m *Manager) teardown(ctx context.Context, id string, kill, removeRecord bo
 		errs = append(errs, err)
 	} else if err := store.RemoveRootfs(id); err != nil {
 		errs = append(errs, err)
+	} else {
+		snapshot.RemoveLeftovers(store, id)
 	}
 	if err := os.RemoveAll(m.paths.RunDir(id)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.removeHalfMadeState(id); err != nil {
 		errs = append(errs, err)
 	}
 	if removeRecord && len(errs) == 0 {

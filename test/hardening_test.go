@@ -400,64 +400,6 @@ func TestHostileRootfsUserFiles(t *testing.T) {
 	}
 }
 
-// Several processes create the same name at once: exactly one wins, the
-// others fail with a conflict (exit 125) and leave nothing.
-func TestConcurrentCreateSameName(t *testing.T) {
-	needRoot(t)
-	const n = 6
-	name := "same-name"
-	type result struct {
-		code   int
-		stderr string
-	}
-	results := make(chan result, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs, code := cli(t, "create", "--image", busyboxImage, "--name", name, "--pull", "never")
-			results <- result{code, errs}
-		}()
-	}
-	wg.Wait()
-	close(results)
-	t.Cleanup(func() { cli(t, "rm", name) })
-	wins := 0
-	for r := range results {
-		switch {
-		case r.code == 0:
-			wins++
-		case r.code == 125 && strings.Contains(r.stderr, "conflict"):
-		default:
-			t.Errorf("create: exit %d: %s", r.code, r.stderr)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d creates of %q won", wins, name)
-	}
-	list, err := pocketdock.ListContainersIn(context.Background(), stateRoot, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var id string
-	for _, c := range list {
-		if c.Name == name {
-			if id != "" {
-				t.Fatalf("two containers named %q", name)
-			}
-			id = c.ID
-		}
-	}
-	// Exactly one storage container, cgroup and record: the winner's.
-	if _, errs, code := cli(t, "rm", name); code != 0 {
-		t.Fatalf("rm: %s", errs)
-	}
-	if left := leftOf(t, id); len(left) > 0 {
-		t.Fatalf("left behind: %v", left)
-	}
-}
-
 // kill -9 of the CLI while it waits out the grace period of a shutdown: the
 // container is left running but refuses new commands with
 // ErrContainerNotRunning; a later rm removes everything at once.

@@ -86,6 +86,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	addLimitFlags(f, &o)
 	addNetworkFlags(f, &o, &ports)
+	addVolumeFlags(cmd, g, &o)
 	return cmd
 }
 

@@ -170,6 +170,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	snaps, err := snapshotBench(ctx, opts, root, 3)
+	if err != nil {
+		return err
+	}
+	results = append(results, snaps...)
 
 	// Peers.
 	bundle, err := makeBundle(root, busybox)
@@ -217,6 +222,7 @@ func run() error {
 		{"pocketdock SDK lifecycle", "runc lifecycle"}, {"pocketdock SDK lifecycle", "crun lifecycle"}, {"pocketdock SDK lifecycle", "podman lifecycle"},
 		{"pocketdock CLI run", "runc exec"}, {"pocketdock CLI run", "crun exec"}, {"pocketdock CLI run", "podman exec"},
 		{"pocketdock SDK Run", "runc exec"}, {"pocketdock SDK Run", "crun exec"},
+		{"pocketdock Snapshot", "tar -cf"},
 	}
 	for _, p := range pairs {
 		a, ok1 := find(p[0])
