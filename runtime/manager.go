@@ -162,6 +162,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		return nil, fmt.Errorf("%w: empty image reference", ErrInvalidArgument)
 	}
 	limits, err := validateResources(o)
+	if err != nil {
+		return nil, err
+	}
 	mounts, err := ValidateMounts(o.Mounts)
 	if err != nil {
 		return nil, err

@@ -327,9 +327,10 @@ func TestShutdownOfTermIgnoringCommand(t *testing.T) {
 			_, err := c.Run(ctx, `trap "" TERM; sleep 300; echo done`, pocketdock.WithTimeout(-1))
 			runErr <- err
 		}()
-		// Wait until the command runs.
+		// Wait until sleep runs: the trap is set by then (counting processes
+		// would race with the shell before its trap).
 		deadline := time.Now().Add(10 * time.Second)
-		for len(cgroupProcs(t, id)) < 3 {
+		for !hasProc(t, id, "sleep") {
 			if time.Now().After(deadline) {
 				t.Fatal("the command did not start")
 			}
@@ -797,4 +798,14 @@ for fd in os.listdir("/proc/1/fd"):
 	for _, l := range lines[1:] {
 		t.Errorf("container root reached an agent socket: %s", l)
 	}
+}
+
+// hasProc reports whether a process named comm is in container id's cgroup.
+func hasProc(t *testing.T, id, comm string) bool {
+	for _, pid := range cgroupProcs(t, id) {
+		if c, _, ok := procStat(pid); ok && c == comm {
+			return true
+		}
+	}
+	return false
 }
