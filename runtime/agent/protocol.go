@@ -7,7 +7,8 @@
 // A frame is a 4-byte big-endian length followed by that many bytes of one
 // JSON object (a Message). A frame holds at most MaxFrameSize bytes of JSON.
 // File descriptors ride on a frame as SCM_RIGHTS ancillary data attached to
-// its first byte; only the "exec" request carries any (exactly three).
+// its first byte; only exec (three plus ExtraFiles), detach (three) and
+// file (one) requests carry any.
 //
 // # Conversation
 //
@@ -36,9 +37,11 @@
 //	host  -> {"type":"job_wait","job":J}      agent -> {"type":"jobs","jobs":[JobInfo]} once J ended
 //	host  -> {"type":"job_signal","job":J,"signal":S}     agent -> {"type":"ok"}
 //	host  -> {"type":"file","file":{FileRequest}} + one pipe fd
-//	agent -> {"type":"ok"} after the transfer, or {"type":"error","errno":E,...} Every frame has a "type"; receivers ignore fields
-// they do not know, so later message kinds and fields can be added without a
-// version bump as long as old peers can ignore them.
+//	agent -> {"type":"ok"} after the transfer, or {"type":"error","errno":E,...}
+//
+// Every frame has a "type"; receivers ignore fields they do not know, so
+// later message kinds and fields can be added without a version bump as
+// long as old peers can ignore them.
 //
 // # Trust
 //
