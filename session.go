@@ -89,6 +89,9 @@ func (c *Container) Session(ctx context.Context) (*Session, error) {
 		conn.Close()
 		return nil, fmt.Errorf("session in %s: %w", c.rec.Name, err)
 	}
+	// The shell opens fd 3 again through /proc/self/fd/3, which checks the
+	// pipe's owner: make it the command's user.
+	cmdR.Chown(int(req.UID), int(req.GID))
 	_, err = conn.StartFiles(req, inR, outW, errW, cmdR)
 	inR.Close()
 	outW.Close()
