@@ -415,3 +415,20 @@ func (c *Container) watch() {
 		}
 	}()
 }
+
+// JobOutput returns job j's output (as Jobs listed it) from byte offset
+// outFrom of stdout and errFrom of stderr on, without consuming anything;
+// bytes older than the buffer holds are gone. Offsets count every byte the
+// job ever wrote (JobInfo.StdoutBytes is the end).
+func (c *Container) JobOutput(j JobInfo, outFrom, errFrom int64) (BufferSnapshot, error) {
+	paths := c.m.Paths()
+	out, _, err := pdrt.ReadRing(paths.JobFile(c.rec.ID, j.tag, "out"), outFrom, j.StdoutBytes, j.StdoutBytes, j.BufferSize)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return BufferSnapshot{}, fmt.Errorf("output of job %d in %s: %w", j.ID, c.rec.Name, err)
+	}
+	errb, _, err := pdrt.ReadRing(paths.JobFile(c.rec.ID, j.tag, "err"), errFrom, j.StderrBytes, j.StderrBytes, j.BufferSize)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return BufferSnapshot{}, fmt.Errorf("output of job %d in %s: %w", j.ID, c.rec.Name, err)
+	}
+	return BufferSnapshot{Stdout: string(out), Stderr: string(errb)}, nil
+}

@@ -95,6 +95,9 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		newCreateCmd(g), newRunCmd(g), newShutdownCmd(g), newRmCmd(g), newListCmd(g), newInfoCmd(g),
 		newImagesCmd(g), newImportCmd(g), newPullCmd(g), newRmiCmd(g), newVersionCmd(),
 	)
+	root.AddCommand(newExecCmd(g), newJobsCmd(g), newLogsCmd(g), newShellCmd(g))
+	root.AddCommand(newPushCmd(g), newCpCmd(g))
+	extendPullCmd(root, g)
 	// Flag errors are pocketdock's own failures: exit 125.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
