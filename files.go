@@ -20,6 +20,10 @@ const DefaultListPath = "/home/sandbox"
 // maxListBytes bounds a directory listing read from the agent (16 MiB).
 const maxListBytes = 16 << 20
 
+// MaxReadFile is the largest file ReadFile returns (1 GiB); use Pull for
+// bigger ones.
+const MaxReadFile = 1 << 30
+
 // ctrPath makes p absolute in the container: relative paths are taken from
 // the container's working directory.
 func (c *Container) ctrPath(op, p string) (string, error) {
@@ -64,15 +68,15 @@ func (c *Container) WriteFile(ctx context.Context, p string, data []byte) error 
 	return c.fileOp(ctx, "write file", agent.FileRequest{Op: agent.FileWrite, Path: p, UID: u.UID, GID: u.GID}, bytes.NewReader(data), nil, 0)
 }
 
-// ReadFile returns the content of the regular file path in the container.
-// Errors match os.ErrNotExist and friends when the agent reports an errno.
+// ReadFile returns the content of the regular file path in the container
+// (at most MaxReadFile bytes; more is an error). Errors match os.ErrNotExist and friends when the agent reports an errno.
 func (c *Container) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	p, err := c.ctrPath("read file", p)
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if err := c.fileOp(ctx, "read file", agent.FileRequest{Op: agent.FileRead, Path: p}, nil, &buf, 0); err != nil {
+	if err := c.fileOp(ctx, "read file", agent.FileRequest{Op: agent.FileRead, Path: p}, nil, &buf, MaxReadFile); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

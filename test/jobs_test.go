@@ -1,8 +1,15 @@
 package test
 
 import (
+	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -138,5 +145,88 @@ func TestDetachReadPeekCallbacks(t *testing.T) {
 	}
 	if _, err := c.Detach(ctx, "true", pocketdock.WithBufferSize(-1)); !errors.Is(err, pocketdock.ErrInvalidArgument) {
 		t.Fatalf("bad buffer size: %v", err)
+	}
+}
+
+// withCmd writes a copy of the busybox fixture (a docker-archive) whose
+// config has an ENTRYPOINT and CMD.
+func withCmd(t *testing.T, entrypoint, cmd []string) string {
+	t.Helper()
+	in, err := os.Open(filepath.Join(repoRoot(), "test", "fixtures", "out", "busybox.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	outPath := filepath.Join(t.TempDir(), "busybox-cmd.tar")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tr, tw := tar.NewReader(in), tar.NewWriter(out)
+	var manifest []map[string]any
+	entries := map[string][]byte{}
+	var order []*tar.Header
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		entries[h.Name] = b
+		order = append(order, h)
+	}
+	json.Unmarshal(entries["manifest.json"], &manifest)
+	cfgName := manifest[0]["Config"].(string)
+	var cfg map[string]any
+	json.Unmarshal(entries[cfgName], &cfg)
+	cc := cfg["config"].(map[string]any)
+	cc["Entrypoint"], cc["Cmd"] = entrypoint, cmd
+	newCfg, _ := json.Marshal(cfg)
+	newName := fmt.Sprintf("%x.json", sha256.Sum256(newCfg))
+	manifest[0]["Config"] = newName
+	manifest[0]["RepoTags"] = []string{"pocketdock/busybox-cmd:latest"}
+	entries["manifest.json"], _ = json.Marshal(manifest)
+	for _, h := range order {
+		b := entries[h.Name]
+		if h.Name == cfgName {
+			h.Name, b = newName, newCfg
+		}
+		h.Size = int64(len(b))
+		tw.WriteHeader(h)
+		tw.Write(b)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return outPath
+}
+
+func TestImageCmdIsJob1(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	archive := withCmd(t, []string{"/bin/sh", "-c"}, []string{"echo from-cmd; sleep 1000"})
+	if _, err := pocketdock.ImportImage(ctx, stateRoot, archive, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pocketdock.RemoveImage(ctx, stateRoot, "pocketdock/busybox-cmd") })
+	c := newContainer(t, pocketdock.Options{Image: "pocketdock/busybox-cmd"})
+	jobs, err := c.Jobs(ctx)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != 1 || !jobs[0].Running || !strings.Contains(jobs[0].Command, "echo from-cmd") {
+		t.Fatalf("jobs: %+v %v", jobs, err)
+	}
+	p, err := c.Process(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(10*time.Second, func() bool { s, err := p.Peek(ctx); return err == nil && s.Stdout == "from-cmd\n" }) {
+		t.Fatal("job 1 output missing")
+	}
+	// PID 1 stays the agent.
+	if r := mustRun(t, c, "cat /proc/1/cmdline | tr '\\0' ' '"); !strings.Contains(r, "pocketdock-init") {
+		t.Fatalf("PID 1: %q", r)
 	}
 }
