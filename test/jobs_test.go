@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pocketdock/pocketdock"
+	pdrt "github.com/pocketdock/pocketdock/runtime"
 )
 
 // eventually polls f every 50 ms for up to d.
@@ -228,5 +229,38 @@ func TestImageCmdIsJob1(t *testing.T) {
 	// PID 1 stays the agent.
 	if r := mustRun(t, c, "cat /proc/1/cmdline | tr '\\0' ' '"); !strings.Contains(r, "pocketdock-init") {
 		t.Fatalf("PID 1: %q", r)
+	}
+}
+
+func TestJobsBadInputLeavesNothing(t *testing.T) {
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	p, _ := pdrt.ResolvePaths(stateRoot)
+	jobFiles := func() int { ents, _ := os.ReadDir(p.JobsDir(c.ID())); return len(ents) }
+	before, files := hostState(t), jobFiles()
+	check := func(name string, err error) {
+		t.Helper()
+		if !errors.Is(err, pocketdock.ErrInvalidArgument) {
+			t.Errorf("%s: %v, want ErrInvalidArgument", name, err)
+		}
+	}
+	_, err := c.Detach(ctx, "true", pocketdock.WithBufferSize(1<<40))
+	check("buffer size", err)
+	_, err = c.Detach(ctx, "true", pocketdock.WithWorkdir("relative"))
+	check("relative workdir", err)
+	_, err = c.Detach(ctx, "true", pocketdock.WithLang("cobol"))
+	check("language", err)
+	_, err = c.Terminal(ctx, nil, 0, 0)
+	check("empty terminal argv", err)
+	check("empty push destination", c.Push(ctx, "/tmp", ""))
+	// A job that cannot start (missing working directory) leaves no files.
+	if _, err := c.Detach(ctx, "true", pocketdock.WithWorkdir("/no/such/dir")); err == nil || !strings.Contains(err.Error(), "/no/such/dir") {
+		t.Errorf("missing workdir: %v", err)
+	}
+	if n := jobFiles(); n != files {
+		t.Errorf("job files: %d before, %d after", files, n)
+	}
+	if left := diffState(before, hostState(t)); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }
