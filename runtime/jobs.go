@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -101,7 +102,35 @@ func (m *Manager) Detach(ctx context.Context, rec *Record, req agent.ExecRequest
 		os.Remove(m.paths.JobFile(rec.ID, tag, "err"))
 		return agent.JobInfo{}, err
 	}
+	if jobs, err := conn.Jobs(); err == nil {
+		m.pruneJobFiles(rec.ID, jobs)
+	}
 	return agent.JobInfo{ID: id, Tag: tag, Pid: pid, Running: true, Cap: bufSize, Started: time.Now().UnixMilli()}, nil
+}
+
+// pruneJobFiles removes the output files of jobs the agent no longer lists
+// (it keeps the last 256 ended ones). Files younger than a minute stay: they
+// may belong to a detach of another process that the agent has not
+// registered yet.
+func (m *Manager) pruneJobFiles(id string, jobs []agent.JobInfo) {
+	live := map[string]bool{}
+	for _, j := range jobs {
+		live[j.Tag] = true
+	}
+	dir := m.paths.JobsDir(id)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		tag, _, ok := strings.Cut(e.Name(), ".")
+		if !ok || !agent.ValidTag(tag) || live[tag] {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Jobs lists rec's detached jobs (running, and the last 256 ended).
