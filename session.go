@@ -27,7 +27,9 @@ const sessionInterruptWait = 5 * time.Second
 // standard input is a separate pipe that stays empty, so a command that
 // reads stdin (`read x`) waits instead of eating the next command. The
 // shell traps SIGINT, so interrupting a command does not end the session.
-// A Session is safe for concurrent use; SendAndWait calls run one at a time.
+// A Session is safe for concurrent use; SendAndWait calls run one at a time,
+// and output that arrives while one runs (also from an earlier Send) is
+// part of its result.
 type Session struct {
 	c     *Container
 	conn  *agent.Conn

@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,4 +272,71 @@ func treeSums(t *testing.T, root string) []string {
 	})
 	sort.Strings(out)
 	return out
+}
+
+// TestCopy1GiBStreamed pushes and pulls a 1 GiB file and checks that this
+// process's heap never grew by anything near its size.
+func TestCopy1GiBStreamed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("copies 2 GiB")
+	}
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 << 30
+	f.Truncate(size)
+	f.WriteAt([]byte("end"), size-3)
+	f.Close()
+	var base runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	if err := c.Push(ctx, src, "/tmp/big"); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, c, "stat -c %s /tmp/big; tail -c 3 /tmp/big"); out != fmt.Sprintf("%d\nend", size) {
+		t.Fatalf("in the container: %q", out)
+	}
+	back := filepath.Join(dir, "back")
+	if err := c.Pull(ctx, "/tmp/big", back); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-sampled
+	fi, err := os.Stat(back)
+	if err != nil || fi.Size() != size {
+		t.Fatalf("pulled: %v %v", fi, err)
+	}
+	tail := make([]byte, 3)
+	bf, _ := os.Open(back)
+	bf.ReadAt(tail, size-3)
+	bf.Close()
+	if string(tail) != "end" {
+		t.Fatalf("tail %q", tail)
+	}
+	if grew := int64(peak.Load()) - int64(base.HeapInuse); grew > 64<<20 {
+		t.Fatalf("heap grew by %d bytes while copying 1 GiB", grew)
+	}
 }
