@@ -171,7 +171,8 @@ func (c *Container) exec(ctx context.Context, argv []string, cfg runConfig) (Exe
 
 // Shutdown stops the container — SIGTERM to PID 1, which forwards it to every
 // command, then SIGKILL after DefaultStopGrace (force: SIGKILL at once) — and
-// removes it with its files unless it was created with Persist.
+// removes it with its files unless it was created with Persist. A container
+// that was removed meanwhile (another handle, another process) is no error.
 func (c *Container) Shutdown(ctx context.Context, force bool) error {
 	var err error
 	if c.rec.Persist {
@@ -179,15 +180,19 @@ func (c *Container) Shutdown(ctx context.Context, force bool) error {
 	} else {
 		err = c.m.Remove(ctx, c.rec, force, DefaultStopGrace)
 	}
+	if errors.Is(err, ErrContainerGone) {
+		return nil // removed meanwhile (by another handle or process): done
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown %s: %w", c.rec.Name, err)
 	}
 	return nil
 }
 
-// Destroy removes the container in any state at once (SIGKILL), with its files.
+// Destroy removes the container in any state at once (SIGKILL), with its
+// files. A container that was removed already is no error.
 func (c *Container) Destroy(ctx context.Context) error {
-	if err := c.m.Remove(ctx, c.rec, true, 0); err != nil {
+	if err := c.m.Remove(ctx, c.rec, true, 0); err != nil && !errors.Is(err, ErrContainerGone) {
 		return fmt.Errorf("destroy %s: %w", c.rec.Name, err)
 	}
 	return nil
@@ -210,6 +215,37 @@ type ContainerInfo struct {
 	Cmd, Entrypoint []string
 	Persist         bool
 	Project         string
+	// MemoryUsage is memory in use in bytes: the cgroup's usage minus its
+	// inactive file cache, as docker counts it; MemoryUsageHuman the same in
+	// go-units binary form ("12.5MiB"). 0 and "" unless running or paused.
+	MemoryUsage      uint64
+	MemoryUsageHuman string
+	// MemoryLimit is the memory the container may use in bytes: MemLimit, or
+	// the host's RAM when there is none; MemoryLimitHuman in binary form ("256MiB").
+	MemoryLimit      uint64
+	MemoryLimitHuman string
+	// MemoryPercent is MemoryUsage / MemoryLimit × 100.
+	MemoryPercent float64
+	// CPUPercent is CPU time used over a 100 ms window, in percent of one
+	// CPU (200 = two CPUs busy).
+	CPUPercent float64
+	// PIDs is the number of processes and threads in the container (the
+	// pids cgroup), PID 1 included.
+	PIDs int
+	// Processes are the container's processes by PID: pid, user (from the
+	// container's /etc/passwd), state and command line.
+	Processes []ProcessInfo
+	// OOMKilled reports that the OOM killer killed at least one process in
+	// the container (OOMKillCount > 0), from memory.oom_control (cgroup v1) or
+	// memory.events (v2) of its memory cgroup.
+	OOMKilled    bool
+	OOMKillCount uint64
+	// MemLimitBytes, CPULimitPercent and PidsLimit are the configured caps
+	// (0 = none; PidsLimit -1 = none); Devices the devices as given.
+	MemLimitBytes   int64
+	CPULimitPercent int
+	PidsLimit       int64
+	Devices         []string
 }
 
 // Info returns the container's live state.
@@ -228,6 +264,9 @@ func (c *Container) Info(ctx context.Context) (ContainerInfo, error) {
 	if st == pdrt.StatusRunning || st == pdrt.StatusPaused {
 		info.PID1 = r.InitPID
 		info.Uptime = time.Since(r.StartedAt).Round(time.Millisecond)
+	}
+	if err := c.fillUsage(ctx, st, &info); err != nil {
+		return ContainerInfo{}, fmt.Errorf("info %s: %w", c.rec.Name, err)
 	}
 	return info, nil
 }

@@ -50,7 +50,7 @@ func (c *Container) fileOp(ctx context.Context, op string, req agent.FileRequest
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("%s in %s: %w", op, c.rec.Name, cerr)
 		}
-		return fmt.Errorf("%s in %s: %w", op, c.rec.Name, err)
+		return fmt.Errorf("%s in %s: %w", op, c.rec.Name, c.m.AgentErr(c.rec, err))
 	}
 	return nil
 }

@@ -386,10 +386,13 @@ func (s *Store) copyIn(ctx context.Context, pc *signature.PolicyContext, src img
 		return nil, err
 	}
 	sys := s.sys
-	if _, err := copy.Image(ctx, pc, dst, src, &copy.Options{
-		ReportWriter:   progress,
-		SourceCtx:      &sys,
-		DestinationCtx: &sys,
+	if err := s.guardCopy(func() error {
+		_, err := copy.Image(ctx, pc, dst, src, &copy.Options{
+			ReportWriter:   progress,
+			SourceCtx:      &sys,
+			DestinationCtx: &sys,
+		})
+		return err
 	}); err != nil {
 		return nil, err
 	}

@@ -142,12 +142,14 @@ func (s *Store) pullOne(ctx context.Context, pc *signature.PolicyContext, named 
 	if isLoopbackRegistry(reference.Domain(named)) {
 		sys.DockerInsecureSkipTLSVerify = imgtypes.OptionalBoolTrue
 	}
-	_, err = copy.Image(ctx, pc, dst, src, &copy.Options{
-		ReportWriter:   progress,
-		SourceCtx:      &sys,
-		DestinationCtx: &sys,
+	return s.guardCopy(func() error {
+		_, err := copy.Image(ctx, pc, dst, src, &copy.Options{
+			ReportWriter:   progress,
+			SourceCtx:      &sys,
+			DestinationCtx: &sys,
+		})
+		return err
 	})
-	return err
 }
 
 // isLoopbackRegistry reports whether a registry host[:port] is localhost,

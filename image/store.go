@@ -8,7 +8,8 @@
 //
 //	R/storage              containers/storage graph root (overlay driver)
 //	R/storage/cache        containers/image blob-info cache (SQLite)
-//	R/storage/tmp          temporary files of pulls and imports
+//	R/storage/tmp          temporary files of pulls and imports, one
+//	                       proc-<pid>-<start> folder per process
 //	R/run/storage          containers/storage run root (mount counts, locks)
 //
 // Registry and signature configuration: R/registries.conf (with drop-ins in
@@ -162,6 +163,11 @@ func Open(o Options) (*Store, error) {
 		}
 	}
 
+	procTmp, err := processTempDir(tmpDir)
+	if err != nil {
+		return nil, fmt.Errorf("open image store %q: %w", tmpDir, err)
+	}
+
 	primeStorageDefaults()
 
 	sharedMu.Lock()
@@ -185,7 +191,7 @@ func Open(o Options) (*Store, error) {
 	sh.refs++
 
 	s := &Store{root: abs, graphRoot: graphRoot, store: sh.store, sh: sh}
-	s.configure(cacheDir, tmpDir)
+	s.configure(cacheDir, procTmp)
 	return s, nil
 }
 
@@ -260,6 +266,7 @@ func (s *Store) Close() error {
 			return
 		}
 		delete(sharedStores, s.graphRoot)
+		os.RemoveAll(s.sys.BigFilesTemporaryDir) // this process's own (processTempDir)
 		_, err := s.store.Shutdown(false)
 		if err != nil && !errors.Is(err, storage.ErrLayerUsedByContainer) {
 			s.closeErr = fmt.Errorf("close image store %q: %w", s.root, err)

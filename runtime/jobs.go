@@ -30,14 +30,21 @@ func (m *Manager) AgentSocket(rec *Record) (string, error) {
 	return m.paths.SocketPath(rec.ID), nil
 }
 
-// Dial connects to the agent of the running container rec.
+// Dial connects to the agent of the running container rec. Errors go
+// through AgentErr.
 func (m *Manager) Dial(ctx context.Context, rec *Record) (*agent.Conn, error) {
 	sock, err := m.AgentSocket(rec)
 	if err != nil {
 		return nil, err
 	}
-	return agent.Dial(ctx, sock)
+	conn, err := agent.Dial(ctx, sock)
+	return conn, m.execError(rec, err)
 }
+
+// AgentErr types an error of a request to rec's agent the way Exec does:
+// ErrInvalidArgument for a refused request, ErrContainerNotRunning when the
+// container stopped meanwhile; others unchanged.
+func (m *Manager) AgentErr(rec *Record, err error) error { return m.execError(rec, err) }
 
 // JobsDir is the folder of a container's detached-job output files
 // (<run>/c/<id>/jobs): <tag>.out and <tag>.err, rings written by the agent
@@ -100,7 +107,7 @@ func (m *Manager) Detach(ctx context.Context, rec *Record, req agent.ExecRequest
 	if err != nil {
 		os.Remove(m.paths.JobFile(rec.ID, tag, "out"))
 		os.Remove(m.paths.JobFile(rec.ID, tag, "err"))
-		return agent.JobInfo{}, err
+		return agent.JobInfo{}, m.execError(rec, err)
 	}
 	if jobs, err := conn.Jobs(); err == nil {
 		m.pruneJobFiles(rec.ID, jobs)
@@ -140,7 +147,8 @@ func (m *Manager) Jobs(ctx context.Context, rec *Record) ([]agent.JobInfo, error
 		return nil, err
 	}
 	defer conn.Close()
-	return conn.Jobs()
+	jobs, err := conn.Jobs()
+	return jobs, m.execError(rec, err)
 }
 
 // ReadRing returns bytes [from, total) of a job's stream from its ring file

@@ -114,6 +114,14 @@ type CreateOptions struct {
 	Project         string
 	NoNewPrivileges bool
 	Progress        io.Writer // pull progress, or nil
+	// MemLimit caps memory: "256m", "1g" (go-units, binary), at least 6 MiB;
+	// swap is capped at the same value. "" = none.
+	MemLimit string
+	// CPUPercent caps CPU in percent of one CPU (150 = 1.5 CPUs), at most
+	// host CPUs × 100. 0 = none.
+	CPUPercent int
+	// Devices are host devices HOST[:CONTAINER][:PERMS] to pass in.
+	Devices []string
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -135,16 +143,20 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if err := ValidateName(hostname); err != nil {
 		return nil, fmt.Errorf("hostname: %w", err)
 	}
-	if o.Workdir != "" && !filepath.IsAbs(o.Workdir) {
+	if o.Workdir != "" && (!filepath.IsAbs(o.Workdir) || strings.IndexByte(o.Workdir, 0) >= 0) {
 		return nil, fmt.Errorf("%w: workdir %q: want an absolute path", ErrInvalidArgument, o.Workdir)
 	}
 	for _, kv := range o.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, fmt.Errorf("%w: environment entry %q: want KEY=VALUE", ErrInvalidArgument, kv)
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.IndexByte(kv, 0) >= 0 {
+			return nil, fmt.Errorf("%w: environment entry %q: want KEY=VALUE without NUL bytes", ErrInvalidArgument, kv)
 		}
 	}
 	if o.Image == "" {
 		return nil, fmt.Errorf("%w: empty image reference", ErrInvalidArgument)
+	}
+	limits, err := validateResources(o)
+	if err != nil {
+		return nil, err
 	}
 	store, err := m.Images()
 	if err != nil {
@@ -168,6 +180,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		Cmd: img.Config.Cmd, Entrypoint: img.Config.Entrypoint,
 		Agent: agentPath, BootID: bootID(), CreatedAt: now,
 	}
+	rec.Limits, rec.Devices = limits, o.Devices
 
 	// Reserve the name: store lock, check, write the creating record.
 	sl, err := m.storeLock()
@@ -235,6 +248,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		cwd = "/"
 	}
 	rec.Process = Process{Env: env, Cwd: cwd, User: userSpec, UID: uid, GID: gid, Groups: groups}
+	if err := checkProcess(&rec.Process); err != nil {
+		return nil, err
+	}
 
 	if err := m.start(rec, rootfs, o.PidsLimit); err != nil {
 		return nil, err
@@ -263,6 +279,9 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 	if err != nil {
 		return err
 	}
+	if err := applyResources(spec, rec); err != nil {
+		return err
+	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})
 	if err != nil {
 		return fmt.Errorf("container config: %w", err)
@@ -277,11 +296,12 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		return err
 	}
 	defer lnFile.Close()
-	logFile, err := os.OpenFile(filepath.Join(runDir, "agent.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	alog, err := newAgentLog()
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer alog.close()
+	logFile := alog.W
 
 	if err := os.MkdirAll(m.paths.Libcontainer(), 0o700); err != nil {
 		return err
@@ -304,6 +324,7 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		c.Destroy()
 		return fmt.Errorf("start PID 1: %w", err)
 	}
+	logFile.Close() // PID 1 holds its own copy
 	// PID 1 is our child until this process exits: reap it, so a long-lived
 	// SDK program never keeps a zombie.
 	go proc.Wait() //nolint:errcheck
@@ -314,8 +335,7 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 	conn, err := agent.Dial(hctx, m.paths.SocketPath(id))
 	cancel()
 	if err != nil {
-		logData, _ := os.ReadFile(filepath.Join(runDir, "agent.log"))
-		return fmt.Errorf("agent did not answer: %w (agent log: %q)", err, strings.TrimSpace(string(logData)))
+		return fmt.Errorf("agent did not answer: %w (agent output: %q)", err, alog.text(time.Second))
 	}
 	conn.Close()
 	st, err := c.State()
@@ -426,14 +446,16 @@ func (m *Manager) Exec(ctx context.Context, rec *Record, req agent.ExecRequest, 
 	} else if st != StatusRunning {
 		return agent.RunResult{}, fmt.Errorf("%w: %s is %s", ErrContainerNotRunning, rec.Name, st)
 	}
-	return agent.Run(ctx, m.paths.SocketPath(rec.ID), req, opts)
+	res, err := agent.Run(ctx, m.paths.SocketPath(rec.ID), req, opts)
+	return res, m.execError(rec, err)
 }
 
 // Stop ends PID 1 of rec: SIGTERM, then SIGKILL after grace (force: SIGKILL at
 // once), then removes libcontainer's state and the container's cgroups. The
-// rootfs and the record stay. A container that is not running is no error.
+// rootfs and the record stay. A container that is not running is no error;
+// one removed meanwhile is ErrContainerGone.
 func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.Duration) error {
-	cl, err := m.containerLock(rec.ID)
+	cl, err := m.lockExisting(rec.ID)
 	if err != nil {
 		return err
 	}
@@ -443,11 +465,14 @@ func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.
 
 func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace time.Duration) error {
 	c, err := libcontainer.Load(m.paths.Libcontainer(), id)
-	if errors.Is(err, libcontainer.ErrNotExist) {
-		return nil
-	}
 	if err != nil {
-		return err
+		// No (readable) state.json: nothing runs under libcontainer's
+		// control, but a killed create may have left cgroups, processes
+		// in them and the state folder.
+		if oerr := m.removeOrphanState(id); oerr != nil {
+			return errors.Join(err, oerr)
+		}
+		return nil
 	}
 	st, err := c.Status()
 	if err != nil {
@@ -469,7 +494,10 @@ func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace t
 		if perr == nil {
 			defer unix.Close(pidfd)
 		}
-		exited := func(d time.Duration) bool {
+		// The grace period ends early when ctx ends; the wait after
+		// SIGKILL never does (it is bounded), so a cancelled stop still
+		// finishes instead of leaving a killed but undestroyed container.
+		exited := func(ctx context.Context, d time.Duration) bool {
 			if perr != nil {
 				// No pidfd: poll libcontainer's view.
 				deadline := time.Now().Add(d)
@@ -488,14 +516,14 @@ func (m *Manager) stopLocked(ctx context.Context, id string, force bool, grace t
 		done := false
 		if !force {
 			if err := c.Signal(unix.SIGTERM); err == nil {
-				done = exited(grace)
+				done = exited(ctx, grace)
 			}
 		}
 		if !done {
 			if err := c.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 				slog.Debug("SIGKILL PID 1", "container", id, "error", err)
 			}
-			if !exited(10 * time.Second) {
+			if !exited(context.WithoutCancel(ctx), 10*time.Second) {
 				return fmt.Errorf("container %s: PID 1 (host pid %d) did not exit after SIGKILL", id, pid)
 			}
 		}
@@ -536,7 +564,7 @@ func waitPidfd(ctx context.Context, pidfd int, d time.Duration) bool {
 // Remove stops rec (see Stop) and deletes everything of it: the rootfs,
 // the run directory and the record.
 func (m *Manager) Remove(ctx context.Context, rec *Record, force bool, grace time.Duration) error {
-	cl, err := m.containerLock(rec.ID)
+	cl, err := m.lockExisting(rec.ID)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func (p Paths) Bin() string { return filepath.Join(p.Data, "bin") }
 // RecordDir is the folder of one container's record.
 func (p Paths) RecordDir(id string) string { return filepath.Join(p.Containers(), id) }
 
-// RunDir is one container's run directory: the agent socket and the agent log.
+// RunDir is one container's run directory: the agent socket.
 func (p Paths) RunDir(id string) string { return filepath.Join(p.Run, "c", id) }
 
 // SocketPath is the agent's listening socket on the host for container id.

@@ -12,10 +12,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// maxRootfsFile caps the size of a rootfs file the host reads (/etc/passwd,
+// /etc/group), in bytes: container root may have made it huge.
+const maxRootfsFile = 16 << 20
+
 // openInRootfs opens a file of the container's rootfs for reading, resolving
 // the path as the container would (symlinks can never lead out of rootfs),
 // through filepath-securejoin's race-safe API. A missing file returns (nil, nil).
+// Only a regular file of at most maxRootfsFile bytes is opened: container
+// root may have put a FIFO there (whose open would block the host forever)
+// or a device. Other files are ErrInvalidArgument naming the path.
 func openInRootfs(rootfs, path string) (*os.File, error) {
+	f, err := openInRootfsAny(rootfs, path)
+	if f == nil || err != nil {
+		return f, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: the container's %s is not a regular file (%s)", ErrInvalidArgument, path, fi.Mode().Type())
+	}
+	if fi.Size() > maxRootfsFile {
+		f.Close()
+		return nil, fmt.Errorf("%w: the container's %s has %d bytes (at most %d are read)", ErrInvalidArgument, path, fi.Size(), maxRootfsFile)
+	}
+	return f, nil
+}
+
+// openInRootfsAny is openInRootfs for any kind of file, opened O_NONBLOCK
+// (so a FIFO opens at once).
+func openInRootfsAny(rootfs, path string) (*os.File, error) {
 	h, err := pathrs.OpenInRoot(rootfs, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -24,7 +54,7 @@ func openInRootfs(rootfs, path string) (*os.File, error) {
 		return nil, err
 	}
 	defer h.Close()
-	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_CLOEXEC)
+	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +143,9 @@ func (m *Manager) ResolveUser(rec *Record, spec string) (uid, gid uint32, groups
 		return 0, 0, nil, fmt.Errorf("%w: %s has no rootfs mounted", ErrContainerNotRunning, rec.Name)
 	}
 	uid, gid, groups, _, err = resolveUser(rec.Rootfs, spec)
+	if err == nil {
+		groups = withDeviceGroups(rec, gid, groups)
+	}
 	return uid, gid, groups, err
 }
 

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/kballard/go-shellquote"
 	"github.com/spf13/cobra"
 
@@ -34,6 +36,9 @@ func newCreateCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("%w: empty container name: want 1 to 63 characters of [a-zA-Z0-9_.-]", pocketdock.ErrInvalidArgument)
 			}
 			if cmd.Flags().Changed("timeout") {
+				if err := checkSeconds("timeout", timeout); err != nil {
+					return err
+				}
 				o.Timeout = secondsFlag(timeout)
 			}
 			if len(labels) > 0 {
@@ -75,13 +80,15 @@ func newCreateCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.BoolVar(&allowNP, "allow-new-privileges", false, "let setuid and file-capability binaries gain privileges")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	addLimitFlags(f, &o)
 	return cmd
 }
 
 // secondsFlag turns a --timeout value in seconds into a duration: 0 means no
-// limit (a negative duration for the SDK).
+// limit (a negative duration for the SDK), and so do negative values and
+// values beyond what a duration holds (never an overflowed conversion).
 func secondsFlag(s float64) time.Duration {
-	if s <= 0 {
+	if s <= 0 || s >= maxSeconds || math.IsNaN(s) {
 		return -1
 	}
 	return time.Duration(s * float64(time.Second))
@@ -130,6 +137,9 @@ func newRunCmd(g *globals) *cobra.Command {
 			opts := []pocketdock.RunOption{pocketdock.WithLang(lang), pocketdock.WithEnv(env...),
 				pocketdock.WithWorkdir(workdir), pocketdock.WithUser(user)}
 			if cmd.Flags().Changed("timeout") {
+				if err := checkSeconds("timeout", timeout); err != nil {
+					return err
+				}
 				opts = append(opts, pocketdock.WithTimeout(secondsFlag(timeout)))
 			}
 			if modes.any() {
@@ -277,7 +287,7 @@ func ago(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return time.Since(t).Round(time.Second).String() + " ago"
+	return units.HumanDuration(time.Since(t)) + " ago"
 }
 
 func newInfoCmd(g *globals) *cobra.Command {
@@ -297,11 +307,13 @@ func newInfoCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{
+				doc := map[string]any{
 					"id": in.ID, "name": in.Name, "status": in.Status, "image": in.Image, "image_id": in.ImageID,
 					"created_at": in.CreatedAt, "started_at": in.StartedAt, "uptime_s": in.Uptime.Seconds(),
 					"pid": in.PID1, "cmd": in.Cmd, "entrypoint": in.Entrypoint, "persist": in.Persist, "project": in.Project,
-				})
+				}
+				addUsageJSON(doc, in)
+				return writeJSON(cmd.OutOrStdout(), doc)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "Name:\t%s\nID:\t%s\nStatus:\t%s\nImage:\t%s\nImage ID:\t%s\n", in.Name, in.ID, in.Status, in.Image, in.ImageID)
@@ -313,6 +325,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "Uptime:\t%s\nPID 1 (host):\t%d\n", in.Uptime.Round(time.Second), in.PID1)
 			}
 			fmt.Fprintf(tw, "Persist:\t%v\n", in.Persist)
+			printUsageTable(tw, in)
 			return tw.Flush()
 		},
 	}

@@ -98,6 +98,7 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newExecCmd(g), newJobsCmd(g), newLogsCmd(g), newShellCmd(g))
 	root.AddCommand(newPushCmd(g), newCpCmd(g))
 	extendPullCmd(root, g)
+	root.AddCommand(newTopCmd(g))
 	// Flag errors are pocketdock's own failures: exit 125.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())

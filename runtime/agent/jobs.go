@@ -291,7 +291,8 @@ func (c *Conn) WaitJob(id int) (JobInfo, error) {
 }
 
 // SignalJob sends sig to every process of job id's tree (a no-op once it
-// ended). ErrInvalidRequest for an unknown job or a bad signal.
+// ended). ErrInvalidRequest for a bad signal, an *AgentError for an
+// unknown job.
 func (c *Conn) SignalJob(id int, sig syscall.Signal) error {
 	if sig < 1 || sig > 64 {
 		return fmt.Errorf("%w: signal %d: want 1..64", ErrInvalidRequest, int(sig))
@@ -323,9 +324,8 @@ func (c *Conn) readOK(what string) error {
 	}
 }
 
-// AgentError is a failure the agent reported for a request. It matches
-// ErrInvalidRequest, and the errno (e.g. os.ErrNotExist for ENOENT) when
-// the agent gave one.
+// AgentError is a failure the agent reported for a request. It matches the
+// errno (e.g. os.ErrNotExist for ENOENT) when the agent gave one.
 type AgentError struct {
 	// Op names the request.
 	Op string
@@ -337,11 +337,8 @@ type AgentError struct {
 
 func (e *AgentError) Error() string { return e.Op + ": " + e.Msg }
 
-// Is matches ErrInvalidRequest and the errno's meaning.
+// Is matches the errno's meaning.
 func (e *AgentError) Is(target error) bool {
-	if target == ErrInvalidRequest {
-		return true
-	}
 	if e.Errno > 0 && e.Errno < 4096 {
 		return e.Errno.Is(target)
 	}
