@@ -19,6 +19,8 @@ import (
 type Container struct {
 	m   *pdrt.Manager
 	rec *pdrt.Record
+	// ev holds the OnStdout/OnStderr/OnExit callbacks (made on first use).
+	ev *events
 }
 
 // ID is the full container ID: 64 lowercase hex digits.
@@ -68,6 +70,10 @@ type runConfig struct {
 	workdir   string
 	user      string
 	stdin     io.Reader
+	// onStdout and onStderr see output as it arrives (Stream).
+	onStdout, onStderr func([]byte)
+	// bufSize is a detached job's ring size per stream (Detach).
+	bufSize int64
 }
 
 // WithTimeout sets the run's timeout; 0 keeps the container's default, a
@@ -152,7 +158,7 @@ func (c *Container) exec(ctx context.Context, argv []string, cfg runConfig) (Exe
 	if timeout == 0 {
 		timeout = c.rec.Timeout
 	}
-	res, err := c.m.Exec(ctx, c.rec, req, agent.RunOptions{Stdin: cfg.stdin, MaxOutput: cfg.maxOutput, Timeout: timeout})
+	res, err := c.m.Exec(ctx, c.rec, req, agent.RunOptions{Stdin: cfg.stdin, MaxOutput: cfg.maxOutput, Timeout: timeout, OnStdout: cfg.onStdout, OnStderr: cfg.onStderr})
 	if err != nil {
 		if _, gerr := c.m.Get(c.rec.ID); errors.Is(gerr, ErrContainerNotFound) {
 			return ExecResult{}, fmt.Errorf("run in %s: %w", c.rec.Name, ErrContainerGone)

@@ -270,6 +270,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if err := m.start(rec, rootfs, o.PidsLimit); err != nil {
 		return nil, err
 	}
+	if err := m.startImageCmd(ctx, rec); err != nil {
+		return nil, err
+	}
 	rec.State = RecordCreated
 	if err := m.paths.writeRecord(rec); err != nil {
 		return nil, err

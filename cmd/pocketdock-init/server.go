@@ -72,6 +72,7 @@ func (c *command) reaped(code int) {
 // server is the agent's state.
 type server struct {
 	allowPid int // a non-zero peer pid accepted (tests only)
+	jobs     jobTable
 
 	mu       sync.Mutex
 	cmds     map[int]*command // by spawner pid, until reaped
@@ -268,8 +269,10 @@ func (s *server) serve(c *net.UnixConn) {
 			cur.signal(syscall.SIGKILL)
 		}
 	}()
+	connDone := make(chan struct{})
+	defer close(connDone)
 	for {
-		m, fds, err := agent.ReadMessage(c, 3)
+		m, fds, err := agent.ReadMessage(c, 3+agent.MaxExtraFiles)
 		if err != nil {
 			if errors.Is(err, agent.ErrProtocol) {
 				send(&agent.Message{Type: agent.TypeError, Message: err.Error()})
@@ -287,9 +290,9 @@ func (s *server) serve(c *net.UnixConn) {
 					continue
 				}
 			}
-			if len(fds) != 3 {
+			if want := 3 + extraFiles(m.Exec); len(fds) != want {
 				closeFDs(fds)
-				send(&agent.Message{Type: agent.TypeError, Message: fmt.Sprintf("exec needs 3 file descriptors (stdin, stdout, stderr), got %d", len(fds))})
+				send(&agent.Message{Type: agent.TypeError, Message: fmt.Sprintf("exec needs 3 file descriptors (stdin, stdout, stderr) and %d extra, got %d", want-3, len(fds))})
 				continue
 			}
 			cmd, pid, err := s.start(m.Exec, fds)
@@ -311,6 +314,8 @@ func (s *server) serve(c *net.UnixConn) {
 			if cur != nil {
 				cur.signal(syscall.Signal(m.Signal))
 			}
+		case agent.TypeDetach, agent.TypeJobs, agent.TypeJobWait, agent.TypeJobSignal, agent.TypeFile:
+			s.serveV2(m, fds, send, connDone)
 		default:
 			closeFDs(fds)
 			send(&agent.Message{Type: agent.TypeError, Message: fmt.Sprintf("unknown request type %q", m.Type)})
@@ -371,7 +376,7 @@ func (s *server) start(req *agent.ExecRequest, fds []int) (*command, int, error)
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"pocketdock-init", spawnArg}, &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   []string{},
-		Files: []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2]), uintptr(sp[1]), uintptr(cp[0])},
+		Files: spawnerFiles(fds, sp[1], cp[0]),
 	})
 	if err != nil {
 		s.mu.Unlock()

@@ -88,8 +88,8 @@ func spawnMain() {
 	attr := &syscall.ProcAttr{
 		Dir:   cwd,
 		Env:   req.Env,
-		Files: []uintptr{0, 1, 2},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
+		Files: commandFiles(req.ExtraFiles),
+		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: req.Tty, Ctty: 0},
 	}
 	if os.Geteuid() == 0 || req.UID != uint32(os.Geteuid()) || req.GID != uint32(os.Getegid()) || len(req.Groups) > 0 {
 		groups := req.Groups

@@ -127,6 +127,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		workdir string
 		env     []string
 		asJSON  bool
+		modes   runModes
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME -- CMD...",
@@ -146,6 +147,9 @@ func newRunCmd(g *globals) *cobra.Command {
 					return err
 				}
 				opts = append(opts, pocketdock.WithTimeout(secondsFlag(timeout)))
+			}
+			if modes.any() {
+				return modes.run(cmd, c, commandText(args[1:]), opts)
 			}
 			res, err := c.Run(cmd.Context(), commandText(args[1:]), opts...)
 			if err != nil {
@@ -179,6 +183,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	f.StringVarP(&workdir, "workdir", "w", "", "working directory")
 	f.StringArrayVarP(&env, "env", "e", nil, "environment KEY=VALUE (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	modes.flags(cmd)
 	return cmd
 }
 

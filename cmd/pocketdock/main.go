@@ -95,6 +95,9 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		newCreateCmd(g), newRunCmd(g), newShutdownCmd(g), newRmCmd(g), newListCmd(g), newInfoCmd(g),
 		newImagesCmd(g), newImportCmd(g), newPullCmd(g), newRmiCmd(g), newVersionCmd(),
 	)
+	root.AddCommand(newExecCmd(g), newJobsCmd(g), newLogsCmd(g), newShellCmd(g))
+	root.AddCommand(newPushCmd(g), newCpCmd(g))
+	extendPullCmd(root, g)
 	root.AddCommand(newTopCmd(g))
 	root.AddCommand(newDoctorCmd(g))
 	root.AddCommand(newLifecycleCmds(g)...)

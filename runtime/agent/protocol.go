@@ -7,12 +7,13 @@
 // A frame is a 4-byte big-endian length followed by that many bytes of one
 // JSON object (a Message). A frame holds at most MaxFrameSize bytes of JSON.
 // File descriptors ride on a frame as SCM_RIGHTS ancillary data attached to
-// its first byte; only the "exec" request carries any (exactly three).
+// its first byte; only exec (three plus ExtraFiles), detach (three) and
+// file (one) requests carry any.
 //
 // # Conversation
 //
 // The host connects to the listening unix socket it handed to PID 1 and
-// sends {"type":"hello","version":1}; the agent answers with its own hello,
+// sends {"type":"hello","version":2}; the agent answers with its own hello,
 // or with {"type":"error","version":V,"message":...} when it does not speak
 // the host's version. Either side treats a version mismatch as an error.
 // Then, one command at a time per connection:
@@ -23,9 +24,24 @@
 //	agent -> {"type":"exit","code":C}
 //
 // If the connection drops before the exit frame, the agent kills the
-// command's whole tree. Every frame has a "type"; receivers ignore fields
-// they do not know, so later message kinds and fields can be added without a
-// version bump as long as old peers can ignore them.
+// command's whole tree. An exec may carry ExecRequest.ExtraFiles more fds
+// (the command's fds 3, 4, ...), and with ExecRequest.Tty the three fds are
+// one pty slave that becomes the command's controlling terminal.
+//
+// Version 2 adds detached jobs, file operations and the extras above (see
+// jobs.go and files.go of this package):
+//
+//	host  -> {"type":"detach","exec":{...},"detach":{DetachRequest}} + fds stdin, stdout file, stderr file
+//	agent -> {"type":"started","pid":N,"job":J}            (the job outlives the connection)
+//	host  -> {"type":"jobs"}                  agent -> {"type":"jobs","jobs":[JobInfo...]}
+//	host  -> {"type":"job_wait","job":J}      agent -> {"type":"jobs","jobs":[JobInfo]} once J ended
+//	host  -> {"type":"job_signal","job":J,"signal":S}     agent -> {"type":"ok"}
+//	host  -> {"type":"file","file":{FileRequest}} + one pipe fd
+//	agent -> {"type":"ok"} after the transfer, or {"type":"error","errno":E,...}
+//
+// Every frame has a "type"; receivers ignore fields they do not know, so
+// later message kinds and fields can be added without a version bump as
+// long as old peers can ignore them.
 //
 // # Trust
 //
@@ -52,7 +68,7 @@ import (
 
 // ProtocolVersion is the version of the wire protocol spoken by this package,
 // sent in both hello frames.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // MaxFrameSize is the largest JSON body of one frame, in bytes (1 MiB). A
 // frame announcing more is rejected with ErrFrameTooLarge before anything
@@ -99,6 +115,18 @@ type Message struct {
 	Code *int `json:"code,omitempty"`
 	// Message is a human-readable reason (error).
 	Message string `json:"message,omitempty"`
+	// Job is a detached job's ID, 1..MaxJobID (started answering detach,
+	// job_wait, job_signal).
+	Job int `json:"job,omitempty"`
+	// Detach holds a detach request's options (detach).
+	Detach *DetachRequest `json:"detach,omitempty"`
+	// Jobs lists detached jobs (jobs).
+	Jobs []JobInfo `json:"jobs,omitempty"`
+	// File is a file operation (file).
+	File *FileRequest `json:"file,omitempty"`
+	// Errno is the errno of a failed file operation, when it has one
+	// (error), e.g. 2 for ENOENT.
+	Errno int `json:"errno,omitempty"`
 }
 
 // Sentinel errors of this package; match them with errors.Is.
@@ -145,7 +173,16 @@ type ExecRequest struct {
 	// Groups are the supplementary groups (at most MaxGroups); empty means
 	// none.
 	Groups []uint32 `json:"groups,omitempty"`
+	// ExtraFiles is how many fds after stdin, stdout and stderr the exec
+	// frame carries (0..MaxExtraFiles); the command gets them as fds 3, 4, ...
+	ExtraFiles int `json:"extra_files,omitempty"`
+	// Tty: the three fds are a pty slave, made the command's controlling
+	// terminal (the command is a session leader anyway).
+	Tty bool `json:"tty,omitempty"`
 }
+
+// MaxExtraFiles is the most extra fds an exec may carry.
+const MaxExtraFiles = 4
 
 // MaxGroups is the largest number of supplementary groups an ExecRequest
 // may carry (the kernel's NGROUPS_MAX).
@@ -154,7 +191,7 @@ const MaxGroups = 65536
 // Validate reports whether r is well-formed: Argv non-empty with a non-empty
 // Argv[0], no NUL byte in any string, every Env entry of the form KEY=VALUE
 // with a non-empty KEY, Cwd empty or absolute, UID and GID not 4294967295,
-// at most MaxGroups groups. The error wraps ErrInvalidRequest and names the
+// at most MaxGroups groups, ExtraFiles in 0..MaxExtraFiles. The error wraps ErrInvalidRequest and names the
 // bad value.
 func (r *ExecRequest) Validate() error {
 	if r == nil {
@@ -189,6 +226,9 @@ func (r *ExecRequest) Validate() error {
 		if g == ^uint32(0) {
 			return fmt.Errorf("%w: supplementary group 4294967295 is not a valid id", ErrInvalidRequest)
 		}
+	}
+	if r.ExtraFiles < 0 || r.ExtraFiles > MaxExtraFiles {
+		return fmt.Errorf("%w: %d extra files: want 0..%d", ErrInvalidRequest, r.ExtraFiles, MaxExtraFiles)
 	}
 	return nil
 }

@@ -269,17 +269,17 @@ func TestDialVersionMismatch(t *testing.T) {
 	ctx := context.Background()
 	path := fakeAgent(t, func(c *net.UnixConn) {
 		ReadMessage(c, 0)
-		WriteMessage(c, &Message{Type: TypeHello, Version: 2})
+		WriteMessage(c, &Message{Type: TypeHello, Version: 99})
 	})
 	if _, err := Dial(ctx, path); !errors.Is(err, ErrVersionMismatch) {
-		t.Fatalf("hello v2: got %v, want ErrVersionMismatch", err)
+		t.Fatalf("hello v99: got %v, want ErrVersionMismatch", err)
 	}
 	path = fakeAgent(t, func(c *net.UnixConn) {
 		ReadMessage(c, 0)
-		WriteMessage(c, &Message{Type: TypeError, Version: 2, Message: "I speak 2"})
+		WriteMessage(c, &Message{Type: TypeError, Version: 99, Message: "I speak 99"})
 	})
 	if _, err := Dial(ctx, path); !errors.Is(err, ErrVersionMismatch) {
-		t.Fatalf("error v2: got %v, want ErrVersionMismatch", err)
+		t.Fatalf("error v99: got %v, want ErrVersionMismatch", err)
 	}
 	path = fakeAgent(t, func(c *net.UnixConn) {
 		ReadMessage(c, 0)

@@ -43,6 +43,10 @@ type RunOptions struct {
 	// Timeout bounds the command's run time; <= 0 means none (ctx still
 	// applies).
 	Timeout time.Duration
+	// OnStdout and OnStderr, when set, get each chunk of output as it is
+	// read (before the cap applies), from one goroutine per stream; the
+	// slice is only valid during the call.
+	OnStdout, OnStderr func([]byte)
 }
 
 // RunResult is the outcome of Run.
@@ -131,6 +135,7 @@ func Run(ctx context.Context, socketPath string, req ExecRequest, opts RunOption
 	var wg sync.WaitGroup
 	var stdout, stderr capture
 	wg.Add(2)
+	stdout.onData, stderr.onData = opts.OnStdout, opts.OnStderr
 	go func() { defer wg.Done(); stdout.drain(outR, maxOut) }()
 	go func() { defer wg.Done(); stderr.drain(errR, maxOut) }()
 	finish := func() {
@@ -245,12 +250,16 @@ func ctxResult(ctx context.Context, name string) error {
 type capture struct {
 	data      []byte
 	truncated bool
+	onData    func([]byte)
 }
 
 func (c *capture) drain(r *os.File, max int64) {
 	buf := make([]byte, readChunk)
 	for {
 		n, err := r.Read(buf)
+		if n > 0 && c.onData != nil {
+			c.onData(buf[:n])
+		}
 		if n > 0 {
 			keep := n
 			if max >= 0 && int64(len(c.data))+int64(n) > max {

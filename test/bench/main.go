@@ -149,6 +149,9 @@ func run() error {
 	})); err != nil {
 		return err
 	}
+	if err := benchFiles(ctx, c, cli, root, n, add); err != nil {
+		return err
+	}
 	c.Shutdown(ctx, true)
 
 	var shut result
