@@ -47,15 +47,6 @@ func sha(t *testing.T, path string) string {
 	return fmt.Sprintf("%x", sha256.Sum256(b))
 }
 
-func mustRun(t *testing.T, c *pocketdock.Container, cmd string, opts ...pocketdock.RunOption) string {
-	t.Helper()
-	r, err := c.Run(context.Background(), cmd, opts...)
-	if err != nil || r.ExitCode != 0 {
-		t.Fatalf("%q: %+v %v", cmd, r, err)
-	}
-	return r.Stdout
-}
-
 func TestFiles(t *testing.T) {
 	c := newContainer(t, pocketdock.Options{Image: pythonImage})
 	ctx := context.Background()

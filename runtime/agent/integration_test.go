@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const testPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -36,6 +38,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// A command that escapes an agent's tree reparents to us, not to the
+	// host's init, so processesWithArgs (which only counts our descendants,
+	// to ignore other test runs on the machine) still sees it.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "PR_SET_CHILD_SUBREAPER:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -228,9 +237,43 @@ func processesWithArgs(args ...string) []int {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(n)))
-		pids = append(pids, pid)
+		if descendsFromUs(pid) {
+			pids = append(pids, pid)
+		}
 	}
 	return pids
+}
+
+// descendsFromUs reports whether pid's parent chain reaches this test
+// process: the agents the tests start are our children and subreapers, so
+// every command and orphan of theirs stays below us, while the same command
+// lines run by other test processes on the machine do not count.
+func descendsFromUs(pid int) bool {
+	self := os.Getpid()
+	for i := 0; i < 64 && pid > 1; i++ {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return false
+		}
+		s := string(b)
+		j := strings.LastIndexByte(s, ')')
+		if j < 0 {
+			return false
+		}
+		f := strings.Fields(s[j+1:])
+		if len(f) < 2 {
+			return false
+		}
+		ppid, err := strconv.Atoi(f[1])
+		if err != nil {
+			return false
+		}
+		if ppid == self {
+			return true
+		}
+		pid = ppid
+	}
+	return false
 }
 
 // eventually polls cond every 20 ms for up to d.
