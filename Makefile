@@ -16,7 +16,7 @@ BUILD_TAGS := containers_image_openpgp exclude_graphdriver_btrfs seccomp netgo o
 export CGO_ENABLED := 1
 
 # Debian/Ubuntu packages that `deps` installs when any is missing.
-DEB_PACKAGES := libseccomp-dev pkg-config busybox-static debootstrap debian-archive-keyring gcc binutils
+DEB_PACKAGES := libseccomp-dev pkg-config busybox-static debootstrap debian-archive-keyring gcc binutils file
 
 AGENT_ARCHES := amd64 arm64
 # Fixed so that `make agent` gives the same bytes on every amd64 or arm64 host.
@@ -24,6 +24,7 @@ AGENT_ENV := CGO_ENABLED=0 GOOS=linux GOAMD64=v1 GOARM64=v8.0 GOFLAGS=
 AGENT_FLAGS := -trimpath -buildvcs=false -ldflags '-s -w -buildid='
 
 .PHONY: help deps agent agent-check static-check build fixtures test demo bench lint clean check-root check-go
+.PHONY: vm-test build-arm64 arm64-deps
 
 help: ## list the targets
 	@echo "pocketdock make targets (Go: $(GO)):"
@@ -106,3 +107,13 @@ lint: check-go ## gofmt (must list nothing) and go vet
 
 clean: ## remove bin/ and test/fixtures/out/ (the fixture cache stays)
 	rm -rf bin test/fixtures/out
+
+# make vm-test: the Debian packages it needs too, and which tests of test/ it
+# runs (a `go test -run` regexp: the cgroup-sensitive ones and a lifecycle smoke test).
+VM_DEB_PACKAGES := qemu-system-x86 cpio kmod
+VM_RUN ?= Cgroup|Limit|OOM|Memory|CPU|Pids|Info|Device|Pty|CLILifecycle|RunBasics|Timeout|Shutdown|Background
+
+vm-test: DEB_PACKAGES += $(VM_DEB_PACKAGES)
+vm-test: check-root deps fixtures build ## run the cgroup-sensitive tests of test/ in a qemu VM on pure cgroup v2 (as root; VM_RUN=regexp)
+	$(GO) test -c -tags "$(BUILD_TAGS)" -ldflags '-s -w -extldflags -static' -o bin/pocketdock.test ./test
+	test/vm/run.sh bin/pocketdock.test bin/pocketdock test/fixtures/out -test.v -test.count=1 -test.timeout 30m -test.run '$(VM_RUN)'
