@@ -116,7 +116,7 @@ VM_RUN ?= Cgroup|Limit|OOM|Memory|CPU|Pids|Info|Device|Pty|CLILifecycle|RunBasic
 vm-test: DEB_PACKAGES += $(VM_DEB_PACKAGES)
 vm-test: check-root deps fixtures build ## run the cgroup-sensitive tests of test/ in a qemu VM on pure cgroup v2 (as root; VM_RUN=regexp)
 	$(GO) test -c -tags "$(BUILD_TAGS)" -ldflags '-s -w -extldflags -static' -o bin/pocketdock.test ./test
-	test/vm/run.sh bin/pocketdock.test bin/pocketdock test/fixtures/out -test.v -test.count=1 -test.timeout 30m -test.run '$(VM_RUN)'
+	test/vm/run.sh bin/pocketdock.test bin/pocketdock test/fixtures/out -test.v -test.count=1 -test.timeout 20m -test.run '$(VM_RUN)'
 
 # make build-arm64: Debian's cross gcc, and libseccomp (static) from the arm64
 # dpkg architecture (multiarch), which arm64-deps adds when it is missing.

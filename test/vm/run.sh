@@ -18,7 +18,7 @@
 #
 # Environment: VM_CACHE (default /var/cache/pocketdock/vm), VM_ACCEL (kvm or
 # tcg; default kvm when /dev/kvm is usable and the CPU has vmx/svm, else tcg),
-# VM_MEM (MiB, 2048), VM_SMP (2), VM_TIMEOUT (whole VM, seconds, 2400),
+# VM_MEM (MiB, 2048), VM_SMP (2), VM_TIMEOUT (whole VM, seconds, 1500),
 # VM_NICE (niceness of qemu, 10).
 set -euo pipefail
 
@@ -123,21 +123,21 @@ CPU=max
 echo "vm-test: booting $PKG ($ACCEL, ${VM_SMP:-2} vCPUs, ${VM_MEM:-2048} MiB) with cgroup v1 disabled" >&2
 start=$SECONDS
 set +e
-timeout -k 10 "${VM_TIMEOUT:-2400}" nice -n "${VM_NICE:-10}" \
+timeout -k 10 "${VM_TIMEOUT:-1500}" nice -n "${VM_NICE:-10}" \
 	qemu-system-x86_64 -nographic -no-reboot -accel "$ACCEL" -cpu "$CPU" \
 	-smp "${VM_SMP:-2}" -m "${VM_MEM:-2048}" -kernel "$KERNEL" -initrd "$INITRD" \
 	-append "console=ttyS0 quiet loglevel=4 panic=-1 cgroup_no_v1=all random.trust_cpu=on mitigations=off" \
 	-nic none -device virtio-rng-pci \
 	-virtfs "local,path=$RUN/in,mount_tag=in,security_model=none,readonly=on" \
 	-virtfs "local,path=$FIXTURES,mount_tag=fixtures,security_model=none,readonly=on" \
-	< /dev/null | tr -d '\r' | tee "$RUN/console.log"
+	< /dev/null | sed -u 's/\r$//; s/\x1b\(\[[0-9;?]*[a-zA-Z]\|c\)//g' | tee "$RUN/console.log"
 qrc=${PIPESTATUS[0]}
 set -e
 cp "$RUN/console.log" "$CACHE/last-console.log"
 rc=$(sed -n 's/^@@vm-test rc=\([0-9]*\)$/\1/p' "$RUN/console.log" | tail -n 1)
 echo "vm-test: VM wall time $((SECONDS - start)) s; console log in $CACHE/last-console.log" >&2
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-	echo "vm-test: the VM timed out after ${VM_TIMEOUT:-2400} s" >&2
+	echo "vm-test: the VM timed out after ${VM_TIMEOUT:-1500} s" >&2
 	exit 124
 fi
 [ -n "$rc" ] || die "no result came back from the VM (qemu exit $qrc)"
