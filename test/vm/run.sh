@@ -35,7 +35,7 @@ for t in qemu-system-x86_64 cpio depmod modprobe apt-get dpkg; do
 	command -v "$t" >/dev/null || die "$t not found; sudo make vm-test installs the packages it needs"
 done
 file -L /bin/busybox | grep -q 'statically linked' || die "/bin/busybox is not static; install busybox-static"
-[ "$(id -u)" = 0 ] || die "must run as root (apt-get download, 9p passthrough of root-owned files)"
+[ "$(id -u)" = 0 ] || die "must run as root (the cache in /var/cache, chroot to install busybox)"
 
 # Modules loaded at boot (virtio + 9p to reach the shares, overlay for the
 # image store); the rest are copied too and auto-loaded by the kernel on
