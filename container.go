@@ -204,6 +204,37 @@ type ContainerInfo struct {
 	Cmd, Entrypoint []string
 	Persist         bool
 	Project         string
+	// MemoryUsage is memory in use in bytes: the cgroup's usage minus its
+	// inactive file cache, as docker counts it; MemoryUsageHuman the same in
+	// go-units binary form ("12.5MiB"). 0 and "" unless running or paused.
+	MemoryUsage      uint64
+	MemoryUsageHuman string
+	// MemoryLimit is the memory the container may use in bytes: MemLimit, or
+	// the host's RAM when there is none; MemoryLimitHuman in binary form ("256MiB").
+	MemoryLimit      uint64
+	MemoryLimitHuman string
+	// MemoryPercent is MemoryUsage / MemoryLimit × 100.
+	MemoryPercent float64
+	// CPUPercent is CPU time used over a 100 ms window, in percent of one
+	// CPU (200 = two CPUs busy).
+	CPUPercent float64
+	// PIDs is the number of processes and threads in the container (the
+	// pids cgroup), PID 1 included.
+	PIDs int
+	// Processes are the container's processes by PID: pid, user (from the
+	// container's /etc/passwd), state and command line.
+	Processes []ProcessInfo
+	// OOMKilled reports that the OOM killer killed at least one process in
+	// the container (OOMKillCount > 0), from memory.oom_control (cgroup v1) or
+	// memory.events (v2) of its memory cgroup.
+	OOMKilled    bool
+	OOMKillCount uint64
+	// MemLimitBytes, CPULimitPercent and PidsLimit are the configured caps
+	// (0 = none; PidsLimit -1 = none); Devices the devices as given.
+	MemLimitBytes   int64
+	CPULimitPercent int
+	PidsLimit       int64
+	Devices         []string
 }
 
 // Info returns the container's live state.
@@ -222,6 +253,9 @@ func (c *Container) Info(ctx context.Context) (ContainerInfo, error) {
 	if st == pdrt.StatusRunning || st == pdrt.StatusPaused {
 		info.PID1 = r.InitPID
 		info.Uptime = time.Since(r.StartedAt).Round(time.Millisecond)
+	}
+	if err := c.fillUsage(ctx, st, &info); err != nil {
+		return ContainerInfo{}, fmt.Errorf("info %s: %w", c.rec.Name, err)
 	}
 	return info, nil
 }

@@ -71,6 +71,22 @@ type Options struct {
 	NoNewPrivileges *bool
 	// Root is the state root ("" = $POCKETDOCK_ROOT, else /var/lib/pocketdock and /run/pocketdock).
 	Root string
+	// MemLimit caps the container's memory: "256m", "1g", … (docker/go-units,
+	// binary units: 1k = 1024 bytes), at least 6 MiB; swap is capped at the
+	// same value (OCI memory.limit and memory.swap). "" = no limit. A command
+	// that allocates past it is killed by the OOM killer (exit 137) and
+	// ContainerInfo.OOMKilled turns true; the container keeps running.
+	MemLimit string
+	// CPUPercent caps CPU time in percent of one CPU (50 = half a CPU, 150 =
+	// one and a half), at most the host's CPUs × 100: OCI cpu.quota of
+	// CPUPercent × 1000 µs per 100 000 µs period. 0 = no cap.
+	CPUPercent int
+	// Devices are host devices to pass in, each "HOST[:CONTAINER][:PERMS]"
+	// (e.g. "/dev/ttyUSB0", "/dev/serial/by-id/usb-X:/dev/ttyUSB0:rw"): the
+	// host node (symlinks followed) is bind-mounted at CONTAINER (default:
+	// HOST as given), the cgroup allows PERMS (a subset of "rwm", default
+	// "rwm"), and the node's group joins every command's supplementary groups.
+	Devices []string
 }
 
 var (
@@ -99,7 +115,8 @@ func manager(root string) (*pdrt.Manager, error) {
 }
 
 // CreateNewContainer creates a container from opts and starts it. Errors:
-// ErrInvalidArgument (name, pull policy, env, user, workdir), ErrConflict
+// ErrInvalidArgument (name, pull policy, env, user, workdir, memory limit,
+// CPU percent, pids limit, device), ErrConflict
 // (name taken), ErrImageNotFound (with the hint to build the default image),
 // ErrHostUnsupported (not root). A failed create leaves nothing behind.
 func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
@@ -136,6 +153,7 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 	if progress != nil {
 		co.Progress = progress
 	}
+	co.MemLimit, co.CPUPercent, co.Devices = opts.MemLimit, opts.CPUPercent, opts.Devices
 	rec, err := m.Create(ctx, co)
 	if err != nil {
 		if opts.Image == "" && isImageNotFound(err) {

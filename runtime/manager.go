@@ -114,6 +114,14 @@ type CreateOptions struct {
 	Project         string
 	NoNewPrivileges bool
 	Progress        io.Writer // pull progress, or nil
+	// MemLimit caps memory: "256m", "1g" (go-units, binary), at least 6 MiB;
+	// swap is capped at the same value. "" = none.
+	MemLimit string
+	// CPUPercent caps CPU in percent of one CPU (150 = 1.5 CPUs), at most
+	// host CPUs × 100. 0 = none.
+	CPUPercent int
+	// Devices are host devices HOST[:CONTAINER][:PERMS] to pass in.
+	Devices []string
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -146,6 +154,10 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if o.Image == "" {
 		return nil, fmt.Errorf("%w: empty image reference", ErrInvalidArgument)
 	}
+	limits, err := validateResources(o)
+	if err != nil {
+		return nil, err
+	}
 	store, err := m.Images()
 	if err != nil {
 		return nil, err
@@ -168,6 +180,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		Cmd: img.Config.Cmd, Entrypoint: img.Config.Entrypoint,
 		Agent: agentPath, BootID: bootID(), CreatedAt: now,
 	}
+	rec.Limits, rec.Devices = limits, o.Devices
 
 	// Reserve the name: store lock, check, write the creating record.
 	sl, err := m.storeLock()
@@ -258,6 +271,9 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 		NoNewPrivileges: rec.NoNewPrivileges, PidsLimit: pidsLimit, Labels: rec.Labels,
 	})
 	if err != nil {
+		return err
+	}
+	if err := applyResources(spec, rec); err != nil {
 		return err
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pocketdock/pocketdock/cgroups"
 )
 
 // Record states kept on disk. The live status (running, paused, exited)
@@ -73,6 +75,15 @@ type Record struct {
 	StartedAt time.Time `json:"started_at,omitempty"`
 	// InitPID is PID 1's host PID at start.
 	InitPID int `json:"init_pid,omitempty"`
+	// Limits are the resource caps (memory, CPU, pids), applied to the
+	// cgroup at every start.
+	Limits cgroups.Limits `json:"limits,omitzero"`
+	// Devices are the host devices as given (HOST[:CONTAINER][:PERMS]),
+	// resolved again at every start.
+	Devices []string `json:"devices,omitempty"`
+	// DeviceGroups are the devices' host groups at the last start, added to
+	// the supplementary groups of every command.
+	DeviceGroups []uint32 `json:"device_groups,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)

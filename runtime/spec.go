@@ -6,6 +6,8 @@ import (
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/pocketdock/pocketdock/cgroups"
 )
 
 // AgentPath is where the agent binary is bind-mounted (read-only) in every
@@ -14,7 +16,7 @@ import (
 const AgentPath = "/dev/.pocketdock-init"
 
 // DefaultPidsLimit is the default cap on processes in one container (API.md).
-const DefaultPidsLimit = 4096
+const DefaultPidsLimit = cgroups.DefaultPidsLimit
 
 // defaultCaps is docker's default capability set. The minimal set of
 // `runc spec` cannot even mkdir on an overlay root (DESIGN.md).

@@ -113,6 +113,9 @@ func (m *Manager) ResolveUser(rec *Record, spec string) (uid, gid uint32, groups
 		return 0, 0, nil, fmt.Errorf("%w: %s has no rootfs mounted", ErrContainerNotRunning, rec.Name)
 	}
 	uid, gid, groups, _, err = resolveUser(rec.Rootfs, spec)
+	if err == nil {
+		groups = withDeviceGroups(rec, gid, groups)
+	}
 	return uid, gid, groups, err
 }
 

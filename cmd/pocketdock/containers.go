@@ -76,6 +76,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.BoolVar(&allowNP, "allow-new-privileges", false, "let setuid and file-capability binaries gain privileges")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	addLimitFlags(f, &o)
 	return cmd
 }
 
@@ -293,11 +294,13 @@ func newInfoCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{
+				doc := map[string]any{
 					"id": in.ID, "name": in.Name, "status": in.Status, "image": in.Image, "image_id": in.ImageID,
 					"created_at": in.CreatedAt, "started_at": in.StartedAt, "uptime_s": in.Uptime.Seconds(),
 					"pid": in.PID1, "cmd": in.Cmd, "entrypoint": in.Entrypoint, "persist": in.Persist, "project": in.Project,
-				})
+				}
+				addUsageJSON(doc, in)
+				return writeJSON(cmd.OutOrStdout(), doc)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "Name:\t%s\nID:\t%s\nStatus:\t%s\nImage:\t%s\nImage ID:\t%s\n", in.Name, in.ID, in.Status, in.Image, in.ImageID)
@@ -309,6 +312,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "Uptime:\t%s\nPID 1 (host):\t%d\n", in.Uptime.Round(time.Second), in.PID1)
 			}
 			fmt.Fprintf(tw, "Persist:\t%v\n", in.Persist)
+			printUsageTable(tw, in)
 			return tw.Flush()
 		},
 	}

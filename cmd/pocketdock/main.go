@@ -95,6 +95,7 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		newCreateCmd(g), newRunCmd(g), newShutdownCmd(g), newRmCmd(g), newListCmd(g), newInfoCmd(g),
 		newImagesCmd(g), newImportCmd(g), newPullCmd(g), newRmiCmd(g), newVersionCmd(),
 	)
+	root.AddCommand(newTopCmd(g))
 	// Flag errors are pocketdock's own failures: exit 125.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
