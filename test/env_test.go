@@ -15,7 +15,7 @@ const (
 	// cliEnv names a prebuilt pocketdock CLI binary (default: built with
 	// `go build` into the test root).
 	cliEnv = "POCKETDOCK_TEST_CLI"
-	// cgroupEnv set to "2" makes TestCgroupV2 fail unless /sys/fs/cgroup is
+	// cgroupEnv set to "2" makes TestCgroupSmoke fail unless /sys/fs/cgroup is
 	// a pure cgroup v2 hierarchy (the VM lane sets it).
 	cgroupEnv = "POCKETDOCK_TEST_CGROUP"
 )

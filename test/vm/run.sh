@@ -38,9 +38,10 @@ file -L /bin/busybox | grep -q 'statically linked' || die "/bin/busybox is not s
 [ "$(id -u)" = 0 ] || die "must run as root (the cache in /var/cache, chroot to install busybox)"
 
 # Modules loaded at boot (virtio + 9p to reach the shares, overlay for the
-# image store); the rest are copied too and auto-loaded by the kernel on
-# first use through busybox modprobe, as on a normal host.
-BOOT_MODULES="virtio_pci virtio_rng 9pnet_virtio 9p overlay"
+# image store, fuse for a /dev/fuse to pass through); the rest are copied
+# too and auto-loaded by the kernel on first use through busybox modprobe,
+# as on a normal host.
+BOOT_MODULES="virtio_pci virtio_rng 9pnet_virtio 9p overlay fuse"
 MODULES="$BOOT_MODULES veth bridge br_netfilter nf_tables nft_chain_nat nft_nat nft_masq nft_ct"
 MODULE_GLOBS="net/netfilter/nf*.ko* net/ipv4/netfilter/nf*.ko* net/ipv6/netfilter/nf*.ko*"
 
@@ -81,7 +82,7 @@ if [ ! -s "$INITRD" ]; then
 	cp "$HERE/init" "$ST/init"
 	chmod 755 "$ST/init"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' > "$ST/etc/passwd"
-	printf 'root:x:0:\ntty:x:5:\n' > "$ST/etc/group"
+	printf 'root:x:0:\ntty:x:5:\ndialout:x:20:\n' > "$ST/etc/group" # Debian's GIDs
 	echo "$BOOT_MODULES" | tr ' ' '\n' > "$ST/etc/vm-test.modules"
 	names=$MODULES
 	for g in $MODULE_GLOBS; do
