@@ -88,6 +88,17 @@ func waitForProcess(t *testing.T, c *pocketdock.Container, cmd string) pocketdoc
 	}
 }
 
+// hasSleeping reports whether in lists a process whose command line is cmd,
+// in state S (sleeping).
+func hasSleeping(in pocketdock.ContainerInfo, cmd string) bool {
+	for _, p := range in.Processes {
+		if p.Command == cmd && p.State == "S" {
+			return true
+		}
+	}
+	return false
+}
+
 func TestMemLimitOOMKill(t *testing.T) {
 	c := newContainer(t, pocketdock.Options{Image: pythonImage, MemLimit: "32m"})
 	ctx := context.Background()
@@ -236,6 +247,12 @@ func TestInfoLive(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 	in := waitForProcess(t, c, "sleep 30")
+	// That may have matched the shell, or sleep before it sleeps (wide
+	// windows under emulation, as in the VM lane): wait for sleep, asleep.
+	for deadline := time.Now().Add(20 * time.Second); !hasSleeping(in, "sleep 30") && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		in = waitForProcess(t, c, "sleep 30")
+	}
 	if in.Status != "running" || in.Uptime <= 0 || in.CreatedAt.IsZero() || in.StartedAt.IsZero() {
 		t.Fatalf("status %s uptime %s created %s started %s", in.Status, in.Uptime, in.CreatedAt, in.StartedAt)
 	}
