@@ -91,19 +91,57 @@ func liveDescendants(root int) (live []int, all map[int]bool) {
 	return live, all
 }
 
-// signalTree sends sig once to every live descendant of root and returns how
-// many there were.
+// signalTree sends sig to every live descendant of root and returns how
+// many there were. It stops the whole tree first (SIGSTOP, walking again
+// until a walk finds nobody new), so while it signals nobody forks, exits or
+// reparents away: otherwise a child whose parent died of the signal first
+// could leave the tree (when root has exited meanwhile) and be missed, and a
+// fork bomb could outrun the walk. Then sig goes to every member and SIGCONT
+// lets them act on it.
 func signalTree(root int, sig syscall.Signal) int {
-	live, all := liveDescendants(root)
-	for _, pid := range live {
-		signalOne(pid, sig, root, all)
+	members := map[int]*member{}
+	defer func() {
+		for _, m := range members {
+			m.close()
+		}
+	}()
+	for {
+		live, all := liveDescendants(root)
+		found := false
+		for _, pid := range live {
+			if _, ok := members[pid]; ok {
+				continue
+			}
+			inTree := func(ppid int) bool { return ppid == root || all[ppid] || members[ppid] != nil }
+			m, ok := openMember(pid, inTree)
+			if !ok {
+				continue
+			}
+			members[pid] = m
+			found = true
+			m.signal(syscall.SIGSTOP)
+		}
+		if !found {
+			break
+		}
 	}
-	return len(live)
+	for _, m := range members {
+		m.signal(sig)
+	}
+	switch sig {
+	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+		// Dead, or meant to stay stopped.
+	default:
+		for _, m := range members {
+			m.signal(syscall.SIGCONT)
+		}
+	}
+	return len(members)
 }
 
 // killTree sends SIGKILL to every live descendant of root, again and again,
-// until none is left (processes may fork while the walk runs; those that
-// lose their parent reparent to root, a subreaper, and stay in the tree).
+// until none is left (those that lose their parent reparent to root, a
+// subreaper, and stay in the tree).
 func killTree(root int) {
 	delay := time.Millisecond
 	for signalTree(root, syscall.SIGKILL) > 0 {
@@ -114,38 +152,59 @@ func killTree(root int) {
 	}
 }
 
-// pidfdUnsupported is set once pidfd_open or pidfd_send_signal fails for a
-// reason other than a vanished process (kernels < 5.3, seccomp profiles).
-var pidfdUnsupported atomic.Bool
+// member is one process of a tree being signalled, held by a pidfd so a pid
+// reused after it exits is never signalled (fd -1: plain kill, where pidfds
+// are unsupported).
+type member struct {
+	pid, fd int
+}
 
-// signalOne signals pid, which the walk found under root. Through a pidfd
-// it first checks that the process is still in the tree (its parent is root
-// or a descendant), so a pid reused meanwhile is never signalled.
-func signalOne(pid int, sig syscall.Signal, root int, tree map[int]bool) {
+// openMember opens pid if it is (still) in the tree: its parent passes inTree.
+func openMember(pid int, inTree func(ppid int) bool) (*member, bool) {
 	if pidfdUnsupported.Load() {
-		syscall.Kill(pid, sig)
-		return
+		e, ok := readStat(pid)
+		if !ok || !inTree(e.ppid) {
+			return nil, false
+		}
+		return &member{pid: pid, fd: -1}, true
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		if !errors.Is(err, unix.ESRCH) {
-			// ENOSYS (old kernel) or EPERM (a seccomp profile without
-			// pidfd): plain kill from now on.
-			pidfdUnsupported.Store(true)
-			syscall.Kill(pid, sig)
+		if errors.Is(err, unix.ESRCH) {
+			return nil, false
 		}
-		return
-	}
-	defer unix.Close(fd)
-	e, ok := readStat(pid)
-	if !ok || (e.ppid != root && !tree[e.ppid]) {
-		return
-	}
-	if err := unix.PidfdSendSignal(fd, sig, nil, 0); errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+		// ENOSYS (old kernel) or EPERM (a seccomp profile without pidfd).
 		pidfdUnsupported.Store(true)
-		syscall.Kill(pid, sig)
+		return openMember(pid, inTree)
+	}
+	e, ok := readStat(pid)
+	if !ok || !inTree(e.ppid) {
+		unix.Close(fd)
+		return nil, false
+	}
+	return &member{pid: pid, fd: fd}, true
+}
+
+func (m *member) signal(sig syscall.Signal) {
+	if m.fd < 0 {
+		syscall.Kill(m.pid, sig)
+		return
+	}
+	if err := unix.PidfdSendSignal(m.fd, sig, nil, 0); errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+		pidfdUnsupported.Store(true)
+		syscall.Kill(m.pid, sig)
 	}
 }
+
+func (m *member) close() {
+	if m.fd >= 0 {
+		unix.Close(m.fd)
+	}
+}
+
+// pidfdUnsupported is set once pidfd_open or pidfd_send_signal fails for a
+// reason other than a vanished process (kernels < 5.3, seccomp profiles).
+var pidfdUnsupported atomic.Bool
 
 // cloexecFrom marks every descriptor >= first close-on-exec, so nothing the
 // process inherited beyond what it uses leaks into the commands.
