@@ -45,6 +45,11 @@ var ignoredSignals = []os.Signal{
 func spawnMain() {
 	cloexecFrom(statusFD) // the command gets only 0, 1, 2
 	status := os.NewFile(statusFD, "status")
+	// Non-blocking, so the runtime's poller waits on it: a read blocked in
+	// the kernel would hold an OS thread, and with the pids limit reached
+	// (a fork bomb) the runtime could not start the thread it then needs —
+	// fatal for the spawner, whose tree would escape the kill.
+	syscall.SetNonblock(controlFD, true)
 	ctl := os.NewFile(controlFD, "control")
 	report := func(s spawnStatus) {
 		b, _ := json.Marshal(s)
