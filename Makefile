@@ -16,7 +16,7 @@ BUILD_TAGS := containers_image_openpgp exclude_graphdriver_btrfs seccomp netgo o
 export CGO_ENABLED := 1
 
 # Debian/Ubuntu packages that `deps` installs when any is missing.
-DEB_PACKAGES := libseccomp-dev pkg-config busybox-static debootstrap debian-archive-keyring gcc binutils file
+DEB_PACKAGES := libseccomp-dev pkg-config busybox-static debootstrap debian-archive-keyring gcc binutils file tmux
 
 AGENT_ARCHES := amd64 arm64
 # Fixed so that `make agent` gives the same bytes on every amd64 or arm64 host.
