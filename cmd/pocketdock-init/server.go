@@ -133,6 +133,7 @@ func agentMain() {
 		logf("fd %d is not a unix socket", listenFD)
 		os.Exit(2)
 	}
+	go dropIdleTextPages()
 	for {
 		c, err := ul.AcceptUnix()
 		if err != nil {
