@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pd=bin/pocketdock
 if [ -n "${POCKETDOCK_DEMO_ROOT:-}" ]; then export POCKETDOCK_ROOT="$POCKETDOCK_DEMO_ROOT"; fi
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# Shows each command shell-quoted, so it can be copied and pasted.
+step() { printf '\n\033[1m$'; printf ' %q' "$@"; printf '\033[0m\n'; "$@"; }
 
 t0=$(date +%s%N)
 step "$pd" import test/fixtures/out/minimal-python.tar

@@ -74,7 +74,7 @@ func printUsageTable(tw *tabwriter.Writer, in pocketdock.ContainerInfo) {
 	}
 	fmt.Fprintf(tw, "OOM killed:\t%v", in.OOMKilled)
 	if in.OOMKillCount > 0 {
-		fmt.Fprintf(tw, " (%d processes)", in.OOMKillCount)
+		fmt.Fprintf(tw, " (%d OOM kills)", in.OOMKillCount)
 	}
 	fmt.Fprintln(tw)
 	if len(in.Processes) > 0 {

@@ -253,7 +253,8 @@ func idlePSS(ctx context.Context, opts pocketdock.Options, k int) (float64, int,
 		}
 		cs = append(cs, c)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Idle: the agent lets go of its start-up text pages after a second.
+	time.Sleep(2 * time.Second)
 	var total float64
 	procs := 0
 	for _, c := range cs {
