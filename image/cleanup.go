@@ -2,11 +2,10 @@ package image
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/gofrs/flock"
 	"go.podman.io/storage"
-	"golang.org/x/sys/unix"
 )
 
 // copyLock serialises pocketdock's image copies (import, pull) on one store,
@@ -15,21 +14,11 @@ import (
 // The returned func releases it.
 func (s *Store) copyLock() (func(), error) {
 	path := filepath.Join(s.graphRoot, "pocketdock-copy.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	if err := fl.Lock(); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return func() { f.Close() }, nil
+	return func() { fl.Close() }, nil
 }
 
 // layerIDs returns the IDs of every layer in the store.

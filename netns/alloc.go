@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/gofrs/flock"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +41,7 @@ type allocState struct {
 // objects happens while it is held, so the bridge and the table are made and
 // removed race-free across processes and state roots.
 type allocator struct {
-	lock  *os.File
+	lock  *flock.Flock
 	state allocState
 }
 
@@ -52,18 +53,8 @@ func lockAlloc() (*allocator, error) {
 	if err := os.MkdirAll(NetDir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(NetDir, "lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
+	f := flock.New(filepath.Join(NetDir, "lock"), flock.SetPermissions(0o600))
+	if err := f.Lock(); err != nil {
 		return nil, fmt.Errorf("lock network allocator: %w", err)
 	}
 	a := &allocator{lock: f}

@@ -28,23 +28,6 @@ type DoctorReport struct {
 	Healthy int
 }
 
-// tryLockFile takes the lock on path without waiting; ok is false when
-// someone else holds it (a create or a change is under way).
-func tryLockFile(path string) (l *fileLock, ok bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if err == unix.EWOULDBLOCK {
-			return nil, false, nil
-		}
-		return nil, false, err
-	}
-	return &fileLock{f: f}, true, nil
-}
-
 // Doctor looks for what this state root leaked: containers whose create was
 // killed half-way (a "creating" record nobody holds the lock of), and
 // network objects (links, rules, addresses, namespaces) tagged with this

@@ -5,41 +5,43 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
+	"github.com/gofrs/flock"
 )
 
-// fileLock is an exclusive flock(2) on a lock file. flock locks belong to the
-// open file description, so two goroutines of one process exclude each other
-// as well as two processes do (unlike per-process fcntl locks).
-type fileLock struct{ f *os.File }
+// fileLock is an exclusive flock(2) on a lock file (gofrs/flock). flock locks
+// belong to the open file description, so two goroutines of one process
+// exclude each other as well as two processes do (unlike per-process fcntl
+// locks).
+type fileLock struct{ fl *flock.Flock }
 
 // lockFile takes an exclusive lock on path, creating it and its folder.
 func lockFile(path string) (*fileLock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	if err := fl.Lock(); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return &fileLock{f: f}, nil
+	return &fileLock{fl: fl}, nil
+}
+
+// tryLockFile takes the lock on path without waiting; ok is false when
+// someone else holds it (a create or a change is under way).
+func tryLockFile(path string) (l *fileLock, ok bool, err error) {
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	ok, err = fl.TryLock()
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return &fileLock{fl: fl}, true, nil
 }
 
 // Unlock releases the lock.
 func (l *fileLock) Unlock() {
-	if l != nil && l.f != nil {
-		l.f.Close()
-		l.f = nil
+	if l != nil && l.fl != nil {
+		l.fl.Close()
+		l.fl = nil
 	}
 }
 
