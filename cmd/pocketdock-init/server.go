@@ -43,6 +43,11 @@ type command struct {
 	ctl    *os.File // write end of the control pipe; nil once reaped
 	code   int      // exit code, valid once done is closed
 	exited bool
+	// mainPid is the command's own pid, which is also its session ID (the
+	// spawner starts it with setsid); 0 until the spawner reported it.
+	mainPid int
+	// killed: a tree kill was asked for.
+	killed bool
 }
 
 // signal asks the spawner to send sig to the command's tree; a no-op once
@@ -50,6 +55,14 @@ type command struct {
 func (c *command) signal(sig syscall.Signal) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if sig == syscall.SIGKILL && !c.killed {
+		c.killed = true
+		if c.exited && c.mainPid > 0 {
+			// The spawner is already gone (it can die when a fork bomb
+			// fills the pids limit): sweep the command's session here.
+			go killSession(c.mainPid)
+		}
+	}
 	if c.exited || c.ctl == nil {
 		return
 	}
@@ -64,6 +77,11 @@ func (c *command) reaped(code int) {
 	if c.ctl != nil {
 		c.ctl.Close()
 		c.ctl = nil
+	}
+	if c.killed && c.mainPid > 0 {
+		// Whatever of the killed tree outlived its spawner (reparented to
+		// PID 1) still carries the command's session ID.
+		go killSession(c.mainPid)
 	}
 	c.mu.Unlock()
 	close(c.done)
@@ -413,6 +431,9 @@ func (s *server) start(req *agent.ExecRequest, fds []int) (*command, int, error)
 		}()
 		return nil, 0, errors.New(st.Error)
 	case st.Pid > 0:
+		cmd.mu.Lock()
+		cmd.mainPid = st.Pid
+		cmd.mu.Unlock()
 		return cmd, st.Pid, nil
 	default:
 		return cmd, pid, nil

@@ -225,3 +225,66 @@ func cloexecFrom(first int) {
 		}
 	}
 }
+
+// killSession SIGKILLs every process whose session ID is sid, stopping each
+// pass's finds first so none forks meanwhile, until a pass finds none (at
+// most a minute). It backs up a tree kill whose spawner died: a command's
+// processes keep its session unless they call setsid themselves.
+//
+// Only as PID 1: then /proc shows the container's processes alone; an agent
+// run as an ordinary process (tests) must never sweep the host's.
+func killSession(sid int) {
+	self := os.Getpid()
+	if self != 1 {
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		var found []int
+		d, err := os.Open("/proc")
+		if err != nil {
+			return
+		}
+		names, _ := d.Readdirnames(-1)
+		d.Close()
+		for _, n := range names {
+			pid, err := strconv.Atoi(n)
+			if err != nil || pid == self || pid == 1 {
+				continue
+			}
+			if s, ok := readSession(pid); ok && s == sid {
+				found = append(found, pid)
+			}
+		}
+		if len(found) == 0 {
+			return
+		}
+		for _, pid := range found {
+			syscall.Kill(pid, syscall.SIGSTOP)
+		}
+		for _, pid := range found {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// readSession returns the session ID of a live (not zombie) pid from
+// /proc/<pid>/stat ("pid (comm) S ppid pgrp session ...").
+func readSession(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 4 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	sid, err := strconv.Atoi(f[3])
+	return sid, err == nil
+}
