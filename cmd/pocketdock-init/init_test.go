@@ -8,19 +8,21 @@ import (
 
 func TestParseStat(t *testing.T) {
 	for _, tc := range []struct {
-		in    string
-		state byte
-		ppid  int
-		ok    bool
+		in      string
+		state   byte
+		ppid    int
+		session int
+		ok      bool
 	}{
-		{"123 (sleep) S 45 123 45 0 -1", 'S', 45, true},
-		{"7 (a) b) (c) Z 1 7 7", 'Z', 1, true},
-		{"9 (with space) R 3 9", 'R', 3, true},
-		{"9 (broken", 0, 0, false},
-		{"9 (x) S notanumber", 0, 0, false},
+		{"123 (sleep) S 45 123 45 0 -1", 'S', 45, 45, true},
+		{"7 (a) b) (c) Z 1 7 7", 'Z', 1, 7, true},
+		{"9 (with space) R 3 9 8 0", 'R', 3, 8, true},
+		{"9 (short) R 3 9", 0, 0, 0, false},
+		{"9 (broken", 0, 0, 0, false},
+		{"9 (x) S notanumber 1 1", 0, 0, 0, false},
 	} {
 		e, ok := parseStat([]byte(tc.in))
-		if ok != tc.ok || (ok && (e.state != tc.state || e.ppid != tc.ppid)) {
+		if ok != tc.ok || (ok && (e.state != tc.state || e.ppid != tc.ppid || e.session != tc.session)) {
 			t.Errorf("parseStat(%q) = %+v, %v", tc.in, e, ok)
 		}
 	}

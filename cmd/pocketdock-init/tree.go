@@ -14,8 +14,9 @@ import (
 
 // procEntry is what the tree walk needs from /proc/<pid>/stat.
 type procEntry struct {
-	ppid  int
-	state byte
+	ppid    int
+	session int
+	state   byte
 }
 
 // parseStat extracts the state and the parent pid from the contents of
@@ -27,15 +28,17 @@ func parseStat(b []byte) (procEntry, bool) {
 	if i < 0 || i+2 >= len(s) {
 		return procEntry{}, false
 	}
+	// state ppid pgrp session ...
 	f := strings.Fields(s[i+1:])
-	if len(f) < 2 || len(f[0]) != 1 {
+	if len(f) < 4 || len(f[0]) != 1 {
 		return procEntry{}, false
 	}
-	ppid, err := strconv.Atoi(f[1])
-	if err != nil {
+	ppid, err1 := strconv.Atoi(f[1])
+	session, err2 := strconv.Atoi(f[3])
+	if err1 != nil || err2 != nil {
 		return procEntry{}, false
 	}
-	return procEntry{ppid: ppid, state: f[0][0]}, true
+	return procEntry{ppid: ppid, session: session, state: f[0][0]}, true
 }
 
 func readStat(pid int) (procEntry, bool) {
@@ -252,7 +255,7 @@ func killSession(sid int) {
 			if err != nil || pid == self || pid == 1 {
 				continue
 			}
-			if s, ok := readSession(pid); ok && s == sid {
+			if e, ok := readStat(pid); ok && e.session == sid && e.state != 'Z' && e.state != 'X' {
 				found = append(found, pid)
 			}
 		}
@@ -267,24 +270,4 @@ func killSession(sid int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// readSession returns the session ID of a live (not zombie) pid from
-// /proc/<pid>/stat ("pid (comm) S ppid pgrp session ...").
-func readSession(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 4 || f[0] == "Z" || f[0] == "X" {
-		return 0, false
-	}
-	sid, err := strconv.Atoi(f[3])
-	return sid, err == nil
 }
