@@ -36,7 +36,7 @@ func TestValidateResources(t *testing.T) {
 // survive libcontainer's conversion into its cgroup config.
 func TestApplyResources(t *testing.T) {
 	id := strings.Repeat("a", 64)
-	s, err := buildSpec(specInput{ID: id, Hostname: "h", Rootfs: "/r", AgentHostPath: "/a", PidsLimit: 64})
+	s, err := buildSpec(specInput{ID: id, Hostname: "h", Rootfs: "/r", AgentHostPath: "/a"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if err := setNetworkOptions(rec, o); err != nil {
 		return nil, err
 	}
-	rec.Mounts, rec.PidsLimit = mounts, o.PidsLimit
+	rec.Mounts = mounts
 
 	// Reserve the name: store lock, check, write the creating record.
 	sl, err := m.storeLock()
@@ -267,7 +267,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		return nil, err
 	}
 
-	if err := m.start(rec, rootfs, o.PidsLimit); err != nil {
+	if err := m.start(rec, rootfs); err != nil {
 		return nil, err
 	}
 	if err := m.startImageCmd(ctx, rec); err != nil {
@@ -281,7 +281,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 }
 
 // start starts PID 1 of an existing record on rootfs.
-func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error) {
+func (m *Manager) start(rec *Record, rootfs string) (err error) {
 	id := rec.ID
 	runDir := m.paths.RunDir(id)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
@@ -289,7 +289,7 @@ func (m *Manager) start(rec *Record, rootfs string, pidsLimit int64) (err error)
 	}
 	spec, err := buildSpec(specInput{
 		ID: id, Hostname: rec.Hostname, Rootfs: rootfs, AgentHostPath: rec.Agent,
-		NoNewPrivileges: rec.NoNewPrivileges, PidsLimit: pidsLimit, Labels: rec.Labels,
+		NoNewPrivileges: rec.NoNewPrivileges, Labels: rec.Labels,
 	})
 	if err != nil {
 		return err

@@ -170,7 +170,7 @@ func (m *Manager) startAgain(ctx context.Context, cur *Record, rootfs string) er
 		return err
 	}
 	cur.Rootfs = rootfs
-	if err := m.start(cur, rootfs, cur.PidsLimit); err != nil {
+	if err := m.start(cur, rootfs); err != nil {
 		if serr := m.stopLocked(context.WithoutCancel(ctx), cur.ID, true, 0); serr != nil {
 			err = errors.Join(err, serr)
 		}

@@ -95,9 +95,6 @@ type Record struct {
 	// Mounts are the volumes (bind mounts), validated and ordered by target
 	// depth; start (create, resume, reboot) mounts them again from here.
 	Mounts []Mount `json:"mounts,omitempty"`
-	// PidsLimit is the pids limit as given at create (0 = DefaultPidsLimit,
-	// negative = none), kept so resume and reboot build the same spec.
-	PidsLimit int64 `json:"pids_limit,omitempty"`
 	// MountPoints are the container paths of every mount of the last start
 	// (pocketdock's own and the volumes), from the libcontainer config; a
 	// snapshot leaves them out of the diff.

@@ -44,7 +44,6 @@ type specInput struct {
 	Rootfs          string
 	AgentHostPath   string
 	NoNewPrivileges bool
-	PidsLimit       int64
 	Labels          map[string]string
 }
 
@@ -66,10 +65,8 @@ func nofileLimit() uint64 {
 // buildSpec returns the OCI runtime spec of a container whose PID 1 is the agent.
 func buildSpec(in specInput) (*specs.Spec, error) {
 	nofile := nofileLimit()
-	pids := in.PidsLimit
-	if pids == 0 {
-		pids = DefaultPidsLimit
-	}
+	// The default; applyResources puts the container's own limit in.
+	pids := int64(DefaultPidsLimit)
 	s := &specs.Spec{
 		Version: specs.Version,
 		Root:    &specs.Root{Path: in.Rootfs},
