@@ -326,8 +326,9 @@ func notFound(ref string, cause error) error {
 	return fmt.Errorf("%w: %q: %w", ErrImageNotFound, ref, cause)
 }
 
-// List returns every local image, newest first (by Created). Errors come from
-// reading the store.
+// List returns every local image, newest first (by Created), leaving out the
+// untagged intermediates of builds (their cache). Errors come from reading
+// the store.
 func (s *Store) List() ([]*Image, error) {
 	images, err := s.store.Images()
 	if err != nil {
@@ -335,6 +336,9 @@ func (s *Store) List() ([]*Image, error) {
 	}
 	out := make([]*Image, 0, len(images))
 	for i := range images {
+		if isBuildIntermediate(&images[i]) {
+			continue // the build cache (see CommitBuild)
+		}
 		d, err := s.describe(&images[i])
 		if err != nil {
 			return nil, fmt.Errorf("list images: %w", err)

@@ -123,12 +123,16 @@ type CreateOptions struct {
 	CPUPercent int
 	// Devices are host devices HOST[:CONTAINER][:PERMS] to pass in.
 	Devices []string
-	// Network is "none" or "bridge"; "" = none, or bridge when Ports are given.
+	// Network is "none", "bridge" or "host" (NetworkHost); "" = none, or
+	// bridge when Ports are given.
 	Network string
 	// Ports are host → container forwards (mode bridge); host port 0 picks a free one.
 	Ports []PortMapping
 	// Mounts are bind mounts of host paths (see Mount and ValidateMounts).
 	Mounts []Mount
+	// NoImageCmd leaves the image's ENTRYPOINT/CMD unstarted (it is job 1
+	// otherwise); the builder's RUN containers use it.
+	NoImageCmd bool
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -270,7 +274,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 	if err := m.start(rec, rootfs); err != nil {
 		return nil, err
 	}
-	if err := m.startImageCmd(ctx, rec); err != nil {
+	if err := m.startImageCmdUnless(ctx, rec, o); err != nil {
 		return nil, err
 	}
 	rec.State = RecordCreated

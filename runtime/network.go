@@ -43,6 +43,9 @@ func netErr(err error) error {
 // setNetworkOptions checks the network options and stores them on rec:
 // mode "" means none, or bridge when ports are asked for; ports need bridge.
 func setNetworkOptions(rec *Record, o CreateOptions) error {
+	if o.Network == NetworkHost {
+		return setHostNetwork(rec, o)
+	}
 	if err := netns.ValidateMode(o.Network); err != nil {
 		return netErr(err)
 	}
@@ -74,6 +77,9 @@ func (p Paths) NetnsPath(id string) string { return filepath.Join(p.Run, "netns"
 // the spec then joins; in both modes /etc/hosts, /etc/hostname and
 // /etc/resolv.conf, written to the run directory and bind-mounted.
 func (m *Manager) setupNetwork(rec *Record, spec *specs.Spec) error {
+	if rec.Network == NetworkHost {
+		return m.setupHostNetwork(rec, spec)
+	}
 	rec.IPAddress, rec.PublishedPorts = "", nil
 	if rec.Network == NetworkBridge {
 		res, err := netns.Setup(netns.Request{RootID: m.paths.ID(), ID: rec.ID, Name: rec.Name,

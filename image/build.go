@@ -1,0 +1,376 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	imgspecs "github.com/opencontainers/image-spec/specs-go"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/copy"
+	ocilayout "go.podman.io/image/v5/oci/layout"
+	istorage "go.podman.io/image/v5/storage"
+	"go.podman.io/storage"
+)
+
+// The store helpers of the Dockerfile builder (package image/build): untagged
+// step images that carry their build-cache key, read-only image mounts,
+// layers written from a tar stream, and tagging.
+
+// buildCachePrefix starts the name of the big-data item that marks an image
+// as a build step's result; the rest of the name is the step's cache key
+// (hex). Big-data items are never exported, so the mark stays local.
+const buildCachePrefix = "pocketdock-build-cache-"
+
+// BuildCommit says what CommitBuild makes.
+type BuildCommit struct {
+	// Base is the parent image's ID; "" means scratch (no layers, a config
+	// for linux on this machine's architecture).
+	Base string
+	// Layer, when non-nil, is a layer already in the store on the base's top
+	// layer (storage PutLayer) that becomes the new image's top layer; nil
+	// makes a config-only image on the base's layers.
+	Layer *NewLayer
+	// Config is the new image's "config" object (the OCI/Docker image config's
+	// run configuration: Env, User, WorkingDir, Cmd, Entrypoint, Labels,
+	// ExposedPorts, Volumes, StopSignal, Healthcheck, Shell, …); it replaces
+	// the base's. Every other field of the base config is kept.
+	Config json.RawMessage
+	// History entries are appended to the base's history (Created set to
+	// now when nil).
+	History []imgspecv1.History
+	// CacheKey (hex, "" = none) is recorded on the image so FindBuildCache
+	// finds it. An image with a cache key and no name is a build
+	// intermediate: List leaves it out.
+	CacheKey string
+}
+
+// CommitBuild makes an untagged image from c, written through containers/image
+// the way CommitLayer writes one (so it exports like any image and no layer
+// data is copied), and returns it. The image ID is the digest of its config.
+// Errors: ErrImageNotFound (base), ErrInvalidArgument (a base without a
+// config), copy errors.
+func (s *Store) CommitBuild(ctx context.Context, c BuildCommit) (*Image, error) {
+	raw := map[string]json.RawMessage{}
+	var diffIDs []digest.Digest
+	var history []imgspecv1.History
+	var chain []string
+	if c.Base != "" {
+		img, err := s.lookup(c.Base)
+		if err != nil {
+			return nil, err
+		}
+		cfgBytes, err := s.configBlob(img)
+		if err != nil {
+			return nil, fmt.Errorf("read config of image %s: %w", img.ID, err)
+		}
+		if cfgBytes == nil {
+			return nil, fmt.Errorf("%w: image %s has no config (Docker schema 1); it cannot be built on", ErrInvalidArgument, img.ID)
+		}
+		if err := json.Unmarshal(cfgBytes, &raw); err != nil {
+			return nil, fmt.Errorf("parse config of image %s: %w", img.ID, err)
+		}
+		var cfg imgspecv1.Image
+		if err := json.Unmarshal(cfgBytes, &cfg); err != nil {
+			return nil, fmt.Errorf("parse config of image %s: %w", img.ID, err)
+		}
+		diffIDs, history = cfg.RootFS.DiffIDs, cfg.History
+		for id := img.TopLayer; id != ""; {
+			l, err := s.store.Layer(id)
+			if err != nil {
+				return nil, fmt.Errorf("layer %s of image %s: %w", id, img.ID, err)
+			}
+			chain = append([]string{id}, chain...)
+			id = l.Parent
+		}
+		if len(chain) != len(diffIDs) {
+			return nil, fmt.Errorf("image %s: %d layers but %d diff IDs in its config", img.ID, len(chain), len(diffIDs))
+		}
+	} else {
+		for k, v := range map[string]string{"architecture": goruntime.GOARCH, "os": "linux"} {
+			raw[k], _ = json.Marshal(v)
+		}
+	}
+	now := time.Now().UTC()
+	for i := range c.History {
+		if c.History[i].Created == nil {
+			c.History[i].Created = &now
+		}
+	}
+	created := now
+	if n := len(c.History); n > 0 {
+		created = *c.History[n-1].Created
+	}
+	var layers []imgspecv1.Descriptor
+	for i, id := range chain {
+		l, err := s.store.Layer(id)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: diffIDs[i], Size: max(l.UncompressedSize, 0)})
+	}
+	if c.Layer != nil {
+		diffIDs = append(slices.Clone(diffIDs), c.Layer.DiffID)
+		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: c.Layer.DiffID, Size: c.Layer.Size})
+	}
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("%w: an image without any layer (FROM scratch with no COPY or ADD) cannot be stored", ErrInvalidArgument)
+	}
+	history = append(slices.Clone(history), c.History...)
+	fields := map[string]any{
+		"created": created,
+		"rootfs":  imgspecv1.RootFS{Type: "layers", DiffIDs: diffIDs},
+		"history": history,
+	}
+	for k, v := range fields {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		raw[k] = b
+	}
+	if c.Config != nil {
+		raw["config"] = c.Config
+	}
+	newCfg, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+
+	prefix := "build-"
+	if c.Layer != nil && c.Layer.TempPrefix != "" {
+		prefix = c.Layer.TempPrefix
+	}
+	dir, err := os.MkdirTemp(s.TempDir(), prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfgDigest, err := writeLayout(dir, newCfg, layers)
+	if err != nil {
+		return nil, err
+	}
+	src, err := ocilayout.NewReference(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	pc, err := s.policyContext()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = pc.Destroy() }()
+	sys := s.sys
+	sys.BigFilesTemporaryDir = dir
+	id := cfgDigest.Encoded()
+	dst, err := istorage.Transport.NewStoreReference(s.store, nil, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := copy.Image(ctx, pc, dst, src, &copy.Options{SourceCtx: &sys, DestinationCtx: &sys}); err != nil {
+		return nil, fmt.Errorf("commit build step on %s: %w", c.Base, err)
+	}
+	if c.CacheKey != "" {
+		if err := s.store.SetImageBigData(id, buildCachePrefix+c.CacheKey, []byte(c.CacheKey), nil); err != nil {
+			return nil, fmt.Errorf("record the build cache key on %s: %w", id, err)
+		}
+	}
+	out, err := s.store.Image(id)
+	if err != nil {
+		return nil, fmt.Errorf("finding the committed image %s: %w", id, err)
+	}
+	return s.describe(out)
+}
+
+// writeLayout writes an OCI layout with one image (config cfg, layers named
+// by their diff IDs) to dir and returns the config digest.
+func writeLayout(dir string, cfg []byte, layers []imgspecv1.Descriptor) (digest.Digest, error) {
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o700); err != nil {
+		return "", err
+	}
+	writeBlob := func(data []byte) (digest.Digest, error) {
+		d := digest.FromBytes(data)
+		return d, os.WriteFile(filepath.Join(blobs, d.Encoded()), data, 0o600)
+	}
+	cfgDigest, err := writeBlob(cfg)
+	if err != nil {
+		return "", err
+	}
+	man, err := json.Marshal(imgspecv1.Manifest{
+		Versioned: imgspecs.Versioned{SchemaVersion: 2},
+		MediaType: imgspecv1.MediaTypeImageManifest,
+		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(cfg))},
+		Layers:    layers,
+	})
+	if err != nil {
+		return "", err
+	}
+	manDigest, err := writeBlob(man)
+	if err != nil {
+		return "", err
+	}
+	index, err := json.Marshal(imgspecv1.Index{
+		Versioned: imgspecs.Versioned{SchemaVersion: 2},
+		MediaType: imgspecv1.MediaTypeImageIndex,
+		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: manDigest, Size: int64(len(man))}},
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), index, 0o600); err != nil {
+		return "", err
+	}
+	return cfgDigest, os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o600)
+}
+
+// FindBuildCache returns the image recorded (by CommitBuild) under cache key
+// key, or nil when there is none.
+func (s *Store) FindBuildCache(key string) (*Image, error) {
+	images, err := s.store.Images()
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	for i := range images {
+		if slices.Contains(images[i].BigDataNames, buildCachePrefix+key) {
+			return s.describe(&images[i])
+		}
+	}
+	return nil, nil
+}
+
+// isBuildIntermediate reports whether img is a build step's untagged result
+// (a cache entry), which List leaves out.
+func isBuildIntermediate(img *storage.Image) bool {
+	if len(img.Names) > 0 {
+		return false
+	}
+	for _, n := range img.BigDataNames {
+		if strings.HasPrefix(n, buildCachePrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// PruneBuildCache removes the untagged build intermediates (the build cache)
+// that no container uses, and returns how many images it removed.
+func (s *Store) PruneBuildCache() (int, error) {
+	// Removing an image can make its parent's layers removable only after
+	// the child is gone; images have no parent links, so one pass suffices.
+	images, err := s.store.Images()
+	if err != nil {
+		return 0, fmt.Errorf("list images: %w", err)
+	}
+	n := 0
+	var errs []error
+	for i := range images {
+		if !isBuildIntermediate(&images[i]) {
+			continue
+		}
+		if _, err := s.store.DeleteImage(images[i].ID, true); err != nil {
+			if !errors.Is(err, storage.ErrImageUsedByContainer) {
+				errs = append(errs, fmt.Errorf("remove build cache image %s: %w", images[i].ID, err))
+			}
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// Tag gives image id the names tags (each normalized like Import's tag:
+// "app" → localhost/app:latest), taking each from any image that held it.
+// All tags are checked first: ErrInvalidArgument naming a bad one, and
+// nothing changes.
+func (s *Store) Tag(id string, tags []string) error {
+	var names []string
+	for _, t := range tags {
+		n, err := normalizeTag(t)
+		if err != nil {
+			return err
+		}
+		names = append(names, n.String())
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if err := s.store.AddNames(id, names); err != nil {
+		return fmt.Errorf("tag image %s: %w", id, err)
+	}
+	return nil
+}
+
+// ConfigJSON returns the full image config JSON (OCI or Docker v2) of the
+// image ref names (see Image), or nil for an image without one.
+func (s *Store) ConfigJSON(ref string) ([]byte, error) {
+	img, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.configBlob(img)
+}
+
+// MountImage mounts image id read-only and returns the mount point and a
+// function that unmounts it (call it exactly once).
+func (s *Store) MountImage(id string) (string, func(), error) {
+	dir, err := s.store.MountImage(id, nil, "")
+	if err != nil {
+		return "", nil, fmt.Errorf("mount image %s: %w", id, err)
+	}
+	return dir, func() {
+		if _, err := s.store.UnmountImage(id, false); err != nil {
+			slog.Warn("unmount image", "image", id, "error", err)
+		}
+	}, nil
+}
+
+// PutLayer writes the uncompressed tar stream diff as a new layer on image
+// base's top layer (base "" = no parent) and returns it for CommitBuild. The
+// layer gets its chain ID as a name, so the commit reuses it instead of
+// copying it. Remove it with DeleteLayer when it is not committed.
+func (s *Store) PutLayer(base string, diff io.Reader) (*NewLayer, string, error) {
+	parent := ""
+	if base != "" {
+		img, err := s.lookup(base)
+		if err != nil {
+			return nil, "", err
+		}
+		parent = img.TopLayer
+	}
+	l, _, err := s.store.PutLayer("", parent, nil, "", false, nil, diff)
+	if err != nil {
+		return nil, "", fmt.Errorf("write the new layer: %w", err)
+	}
+	if err := s.store.AddNames(l.ID, []string{ChainID(parent, l.UncompressedDigest)}); err != nil {
+		s.DeleteLayer(l.ID)
+		return nil, "", fmt.Errorf("name the new layer: %w", err)
+	}
+	return &NewLayer{DiffID: l.UncompressedDigest, Size: l.UncompressedSize}, l.ID, nil
+}
+
+// DeleteLayer removes layer id unless an image uses it (then it is no error).
+func (s *Store) DeleteLayer(id string) {
+	if err := s.store.DeleteLayer(id); err != nil && !errors.Is(err, storage.ErrLayerUsedByImage) && !errors.Is(err, storage.ErrLayerUnknown) {
+		slog.Warn("remove unused layer", "layer", id, "error", err)
+	}
+}
+
+// ChainID is the ID containers/image gives a layer with uncompressed digest
+// diffID on parent ("" for none): the diff ID's hex alone without a parent,
+// else the hex sha256 of "<parent>+<diff ID hex>".
+func ChainID(parent string, diffID digest.Digest) string {
+	if parent == "" {
+		return diffID.Encoded()
+	}
+	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
+}

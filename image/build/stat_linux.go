@@ -1,0 +1,15 @@
+package build
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+// statOwner returns the owner of the file behind fi.
+func statOwner(fi fs.FileInfo) (uid, gid int, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return int(st.Uid), int(st.Gid), true
+}
