@@ -155,6 +155,7 @@ func (r *buildRunner) Run(ctx context.Context, req build.RunRequest) (build.Cont
 		return nil, 0, err
 	}
 	c := &buildContainer{m: r.m, rec: rec}
+	fmt.Fprintf(req.Output, "--> running in %s\n", rec.ID[:12])
 	fail := func(err error) (build.Container, int, error) {
 		if rerr := c.Remove(context.WithoutCancel(ctx)); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove build container %s: %w", rec.Name, rerr))

@@ -112,7 +112,7 @@ func (c copySpec) collect() ([]entry, error) {
 	mkDest := func() {
 		if !madeDest && !destExists && dest != "" {
 			o := c.owner(nil)
-			out = append(out, entry{name: dest, typeflag: tar.TypeDir, mode: c.mode(0o755), uid: o.uid, gid: o.gid, mtime: time.Now()})
+			out = append(out, entry{name: dest, typeflag: tar.TypeDir, mode: 0o755, uid: o.uid, gid: o.gid, mtime: time.Now()})
 		}
 		madeDest = true
 	}
@@ -148,6 +148,26 @@ func (c copySpec) collect() ([]entry, error) {
 			return nil, fmt.Errorf("%w: source %q is not a file, folder or symlink", image.ErrInvalidArgument, m.rel)
 		}
 	}
+	// Folders on the way that the image lacks are made 0755 (owned like
+	// the copied files), not left to the layer unpacker's defaults.
+	have := map[string]bool{}
+	for _, e := range out {
+		have[e.name] = true
+	}
+	var parents []entry
+	for _, e := range out {
+		for p := path.Dir(e.name); p != "." && p != "/" && !have[p]; p = path.Dir(p) {
+			if _, exists, _, err := resolveIn(c.destRoot, p); err != nil {
+				return nil, err
+			} else if exists {
+				break
+			}
+			have[p] = true
+			o := c.owner(nil)
+			parents = append(parents, entry{name: p, typeflag: tar.TypeDir, mode: 0o755, uid: o.uid, gid: o.gid, mtime: time.Now()})
+		}
+	}
+	out = append(out, parents...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
 }
