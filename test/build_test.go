@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -427,8 +428,50 @@ func TestBuildCLI(t *testing.T) {
 	if code != 125 || !strings.Contains(errs, "line 3: NOPE: unknown instruction") {
 		t.Errorf("unknown instruction: %d %q", code, errs)
 	}
+	// The Dockerfile on stdin, the context elsewhere.
+	cmd := exec.Command(cliBin, "--root", stateRoot, "build", "-q", "-f", "-", "--network", "none", "--build-arg", "MSG=from-arg", dir)
+	cmd.Stdin = strings.NewReader("FROM pocketdock/busybox\nARG MSG\nCOPY hello.txt /hello.txt\nRUN echo \"$MSG\" >> /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n")
+	if stdout, err := cmd.Output(); err != nil || strings.TrimSpace(string(stdout)) != id {
+		t.Errorf("-f - (stdin): %q %v, want the cached %s", stdout, err, id)
+	}
+	// --prune-cache removes the step images; the tagged result stays usable
+	// and a rebuild runs its RUN again.
+	out, errs, code = cli(t, "build", "--prune-cache")
+	if code != 0 || !strings.HasPrefix(out, "removed ") || strings.HasPrefix(out, "removed 0 ") {
+		t.Errorf("prune: %d %q %q", code, out, errs)
+	}
+	if out, _, _ := cli(t, "images"); !strings.Contains(out, "localhost/"+tag+":latest") {
+		t.Errorf("images after prune: %q", out)
+	}
+	os.WriteFile(df, []byte("FROM pocketdock/busybox\nARG MSG\nCOPY hello.txt /hello.txt\nRUN echo \"$MSG\" >> /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n"), 0o644)
+	_, errs, code = cli(t, "build", "-f", df, "-t", tag, "--network", "none", "--build-arg", "MSG=from-arg", dir)
+	if code != 0 || strings.Count(errs, "--> cached") != 0 || !strings.Contains(errs, "running in") {
+		t.Errorf("rebuild after prune: %d %q", code, errs)
+	}
 	_, errs, code = cli(t, "build", filepath.Join(dir, "no-such"))
 	if code != 125 || !strings.Contains(errs, "no-such") {
 		t.Errorf("missing context: %d %q", code, errs)
+	}
+}
+
+// TestBuildCancelled: cancelling a build during a RUN ends it long before
+// the command would, and removes its container.
+func TestBuildCancelled(t *testing.T) {
+	needRoot(t)
+	before := hostState(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	t0 := time.Now()
+	_, err := pocketdock.Build(ctx, pocketdock.BuildOptions{Root: stateRoot, DockerfileText: []byte("FROM pocketdock/busybox\nRUN echo started; sleep 100\n"),
+		Network: "none", Pull: "never", NoCache: true, Progress: &progress})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(t0); d > 60*time.Second {
+		t.Errorf("the cancelled build took %s (the RUN sleeps 100 s)", d)
+	}
+	if left := buildLeft(t, before, progress.String()); len(left) > 0 || !strings.Contains(progress.String(), "started") {
+		t.Errorf("left %v (progress %q)", left, progress.String())
 	}
 }

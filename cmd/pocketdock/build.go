@@ -135,6 +135,13 @@ HEALTHCHECK, STOPSIGNAL. Anything else fails before a step runs, naming its line
 			}
 			for _, t := range targets {
 				o := t.opts
+				if o.Dockerfile == "-" {
+					text, err := io.ReadAll(cmd.InOrStdin())
+					if err != nil {
+						return err
+					}
+					o.Dockerfile, o.DockerfileText = "Dockerfile (stdin)", text
+				}
 				o.Root, o.Network, o.BuildArgs, o.NoCache, o.Pull, o.Progress = g.root, network, bargs, noCache, pull, progress
 				id, err := pocketdock.Build(cmd.Context(), o)
 				if err != nil {
@@ -146,7 +153,7 @@ HEALTHCHECK, STOPSIGNAL. Anything else fails before a step runs, naming its line
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&file, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile)")
+	f.StringVarP(&file, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile; - reads it from stdin)")
 	f.StringArrayVarP(&tags, "tag", "t", nil, "name the image (repeatable); \"app\" means localhost/app:latest")
 	f.StringArrayVar(&buildArgs, "build-arg", nil, "set an ARG: KEY=VALUE (repeatable; KEY alone takes it from the environment)")
 	f.StringVar(&network, "network", "host", "network of RUN steps: host or none")
