@@ -30,10 +30,13 @@ type BuildOptions struct {
 	// .dockerignore. "" is allowed with DockerfileText when nothing is
 	// copied from a context.
 	ContextDir string
-	// Tags name the result ("app" → localhost/app:latest,
-	// "pocketdock/minimal-python" → docker.io/pocketdock/minimal-python:latest
-	// as docker spells it). No tag leaves the image untagged: Build returns
-	// its ID, and `images` does not list it.
+	// Tags name the result. A short name goes to localhost, as podman
+	// names builds ("app" → localhost/app:latest, "pocketdock/minimal-python"
+	// → localhost/pocketdock/minimal-python:latest, which short-name lookups
+	// find first); a name with a registry is kept ("docker.io/x/y" →
+	// docker.io/x/y:latest). A tag moves from any image that held it. No tag
+	// leaves the image untagged: Build returns its ID, and `images` does not
+	// list it (it is part of the build cache).
 	Tags []string
 	// Network is the RUN steps' network: "host" (the default, like
 	// `docker build --network host`: apt and npm reach what the host
@@ -118,6 +121,16 @@ func PruneBuildCache(ctx context.Context, root string) (int, error) {
 		return 0, err
 	}
 	return s.PruneBuildCache()
+}
+
+// checkUserNetwork refuses the runtime's host network mode for containers
+// made through Options (API.md: "none" or "bridge"); only the builder's RUN
+// steps share the host's network namespace.
+func checkUserNetwork(mode string) error {
+	if mode == pdrt.NetworkHost {
+		return fmt.Errorf("create: %w: network %q: want %q or %q (the host's network is for build RUN steps only)", ErrInvalidArgument, mode, pdrt.NetworkNone, pdrt.NetworkBridge)
+	}
+	return nil
 }
 
 // buildRunner runs RUN steps in pocketdock containers (build.Runner).

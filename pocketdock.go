@@ -169,6 +169,9 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 	if isTerminal(os.Stderr) {
 		progress = os.Stderr
 	}
+	if err := checkUserNetwork(opts.Network); err != nil {
+		return nil, err
+	}
 	co := pdrt.CreateOptions{
 		Name: opts.Name, Image: ref, Pull: policy, Timeout: timeout, Env: opts.Env,
 		User: opts.User, Workdir: opts.Workdir, Hostname: opts.Hostname, Labels: opts.Labels,
