@@ -142,8 +142,13 @@ type buildContainer struct {
 	rec *pdrt.Record
 }
 
-func (c *buildContainer) StorageID() string     { return c.rec.ID }
+// StorageID is the container's ID, also its containers/storage ID.
+func (c *buildContainer) StorageID() string { return c.rec.ID }
+
+// MountPoints are the container paths of its last start's mounts.
 func (c *buildContainer) MountPoints() []string { return c.rec.MountPoints }
+
+// Remove stops and deletes the container (gone already: no error).
 func (c *buildContainer) Remove(ctx context.Context) error {
 	err := c.m.Remove(ctx, c.rec, true, 0)
 	if errors.Is(err, ErrContainerNotFound) || errors.Is(err, ErrContainerGone) {

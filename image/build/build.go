@@ -107,6 +107,7 @@ type RunError struct {
 	ExitCode int
 }
 
+// Error names the file, line, instruction and exit code.
 func (e *RunError) Error() string {
 	return fmt.Sprintf("%s line %d: %s: the command exited with code %d", e.File, e.Line, e.Command, e.ExitCode)
 }

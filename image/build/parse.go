@@ -32,6 +32,7 @@ type InstructionError struct {
 	Reason string
 }
 
+// Error says where (file and line), which instruction and why.
 func (e *InstructionError) Error() string {
 	where := e.File
 	if e.Line > 0 {
