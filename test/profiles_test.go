@@ -136,7 +136,9 @@ func TestProfileNetworkDefault(t *testing.T) {
 func TestCreateBadProfile(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
-	before := hostState(t)
+	// rootState: hostState without the host-wide cgroups, where other state roots' containers
+	// come and go (a create that failed this early has no ID to name one anyway).
+	before := rootState(t)
 	_, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Root: stateRoot, Profile: "nope", Name: "bad-profile"})
 	if !errors.Is(err, pocketdock.ErrInvalidArgument) {
 		t.Fatalf("create with profile nope: %v, want ErrInvalidArgument", err)
@@ -153,7 +155,7 @@ func TestCreateBadProfile(t *testing.T) {
 	if strings.Contains(err.Error(), "pull") && !strings.Contains(err.Error(), "never") {
 		t.Errorf("the profile image was pulled: %v", err)
 	}
-	if left := diffState(before, hostState(t)); len(left) > 0 {
+	if left := diffState(before, rootState(t)); len(left) > 0 {
 		t.Fatalf("left behind: %v", left)
 	}
 	// The same through the CLI: exit 125 and the message.
@@ -161,7 +163,7 @@ func TestCreateBadProfile(t *testing.T) {
 	if code != 125 || !strings.Contains(errs, `profile "nope"`) || !strings.Contains(errs, "minimal-python") {
 		t.Fatalf("cli create --profile nope: exit %d, stderr %q", code, errs)
 	}
-	if left := diffState(before, hostState(t)); len(left) > 0 {
+	if left := diffState(before, rootState(t)); len(left) > 0 {
 		t.Fatalf("left behind by the CLI: %v", left)
 	}
 }
