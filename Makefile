@@ -82,7 +82,7 @@ build: check-go ## build bin/pocketdock (static, cgo, with the BUILD_TAGS)
 	@mkdir -p bin
 	$(GO) build -trimpath -tags "$(BUILD_TAGS)" -ldflags '-s -w -extldflags -static' -o bin/pocketdock ./cmd/pocketdock
 
-fixtures: deps ## build test/fixtures/out/{busybox,minimal-python}.tar (cached; building needs root)
+fixtures: deps ## build test/fixtures/out/{busybox,minimal-python,debian-base}.tar (cached; building needs root)
 	@GO="$(GO)" bash test/fixtures/build.sh
 
 static-check: build ## check that bin/pocketdock is a static executable (no ELF interpreter)

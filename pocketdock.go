@@ -89,7 +89,8 @@ type Options struct {
 	Devices []string
 	// Network is "none" (a namespace with loopback only) or "bridge" (an
 	// address on the bridge pocketdock0, 10.89.0.0/16, with egress through
-	// masquerade). "" = none, or bridge when ports are published.
+	// masquerade). "" = the Profile's default, else none; bridge whenever
+	// ports are published.
 	Network string
 	// Ports forwards host ports to container ports, TCP, on every host
 	// address (127.0.0.1 included): host port → container port (the
@@ -107,6 +108,14 @@ type Options struct {
 	// Mounts are bind mounts Volumes cannot say (read-only ones), with the
 	// same rules; added after Volumes.
 	Mounts []Mount
+	// Profile names an image profile (ListProfiles: minimal-python,
+	// minimal-node, minimal-bun, dev, agent, embedded). It sets Image to the
+	// profile's ImageTag unless Image is given, and then Pull to "never"
+	// unless Pull is given (profile images are built locally: pocketdock build
+	// NAME); Network "" takes the profile's NetworkDefault (bridge for dev and
+	// embedded; none, or bridge with ports, for the others). "" = no profile:
+	// Image DefaultImage, network none. An unknown name is ErrInvalidArgument.
+	Profile string
 }
 
 // Mount is one bind mount of a host path (Source, which must exist) at an
@@ -143,8 +152,13 @@ func manager(root string) (*pdrt.Manager, error) {
 // ErrInvalidArgument (name, pull policy, env, user, workdir, memory limit,
 // CPU percent, pids limit, device), ErrConflict
 // (name taken), ErrImageNotFound (with the hint to build the default image),
-// ErrHostUnsupported (not root). A failed create leaves nothing behind.
+// ErrHostUnsupported (not root), ErrInvalidArgument for an unknown Profile.
+// A failed create leaves nothing behind.
 func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
+	opts, profileHint, err := opts.withProfile()
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
 	m, err := manager(opts.Root)
 	if err != nil {
 		return nil, err
@@ -186,6 +200,9 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 	co.Mounts = optionMounts(opts)
 	rec, err := m.Create(ctx, co)
 	if err != nil {
+		if profileHint != "" && isImageNotFound(err) {
+			return nil, fmt.Errorf("create: %w (hint: %s)", err, profileHint)
+		}
 		if opts.Image == "" && isImageNotFound(err) {
 			return nil, fmt.Errorf("create: %w (hint: pocketdock build minimal-python, or make fixtures && pocketdock import test/fixtures/out/minimal-python.tar)", err)
 		}

@@ -59,6 +59,9 @@ func newCreateCmd(g *globals) *cobra.Command {
 			if err := parsePortFlags(&o, ports); err != nil {
 				return err
 			}
+			if o.Profile != "" && !cmd.Flags().Changed("pull") {
+				o.Pull = "" // the SDK's default for a profile's image: built locally, never pulled
+			}
 			c, err := pocketdock.CreateNewContainer(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -73,6 +76,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.Image, "image", "", "image reference (default "+pocketdock.DefaultImage+")")
 	f.StringVar(&o.Name, "name", "", "container name (default pd-<8 hex>)")
+	f.StringVar(&o.Profile, "profile", "", "image profile (see pocketdock profiles): sets the image unless --image, and the network default")
 	f.StringVar(&o.Pull, "pull", "missing", "pull policy: missing, always or never")
 	f.Float64Var(&timeout, "timeout", 0, "default run timeout in seconds (0 = none; default 30)")
 	f.Int64Var(&o.PidsLimit, "pids-limit", 0, "most processes at once (default 4096; -1 = none)")

@@ -12,7 +12,7 @@ import (
 
 // addNetworkFlags adds create's --network and -p flags.
 func addNetworkFlags(f *pflag.FlagSet, o *pocketdock.Options, ports *[]string) {
-	f.StringVar(&o.Network, "network", "", "network: none (loopback only) or bridge (default none; -p implies bridge)")
+	f.StringVar(&o.Network, "network", "", "network: none (loopback only) or bridge (default: the profile's, else none; -p implies bridge)")
 	f.StringArrayVarP(ports, "publish", "p", nil, "publish a port [IP:][HOST:]CTR[/udp] (repeatable; empty HOST picks a free port)")
 }
 
