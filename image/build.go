@@ -2,6 +2,8 @@ package image
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	ocilayout "go.podman.io/image/v5/oci/layout"
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/storage"
+	"golang.org/x/sys/unix"
 )
 
 // The store helpers of the Dockerfile builder (package image/build): untagged
@@ -337,7 +341,9 @@ func (s *Store) MountImage(id string) (string, func(), error) {
 // PutLayer writes the uncompressed tar stream diff as a new layer on image
 // base's top layer (base "" = no parent) and returns it for CommitBuild. The
 // layer gets its chain ID as a name, so the commit reuses it instead of
-// copying it. Remove it with DeleteLayer when it is not committed.
+// copying it, and a pending name with this process's ID until BuildCommitted:
+// RemoveStaleBuildLayers removes it if this process dies before. Remove it
+// with DeleteLayer when it is not committed.
 func (s *Store) PutLayer(base string, diff io.Reader) (*NewLayer, string, error) {
 	parent := ""
 	if base != "" {
@@ -347,7 +353,7 @@ func (s *Store) PutLayer(base string, diff io.Reader) (*NewLayer, string, error)
 		}
 		parent = img.TopLayer
 	}
-	l, _, err := s.store.PutLayer("", parent, nil, "", false, nil, diff)
+	l, _, err := s.store.PutLayer("", parent, []string{buildPendingName()}, "", false, nil, diff)
 	if err != nil {
 		return nil, "", fmt.Errorf("write the new layer: %w", err)
 	}
@@ -373,4 +379,56 @@ func ChainID(parent string, diffID digest.Digest) string {
 		return diffID.Encoded()
 	}
 	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
+}
+
+// buildPendingPrefix starts the name a layer written by PutLayer carries
+// until an image holds it: the prefix, the writer's PID, "-", a random part.
+const buildPendingPrefix = "pocketdock-build-pending-"
+
+func buildPendingName() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s%d-%s", buildPendingPrefix, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// BuildCommitted drops the pending name of layer id (see PutLayer) once an
+// image holds it.
+func (s *Store) BuildCommitted(id string) {
+	l, err := s.store.Layer(id)
+	if err != nil {
+		return
+	}
+	for _, n := range l.Names {
+		if strings.HasPrefix(n, buildPendingPrefix) {
+			if err := s.store.RemoveNames(id, []string{n}); err != nil {
+				slog.Warn("unname a build layer", "layer", id, "error", err)
+			}
+		}
+	}
+}
+
+// RemoveStaleBuildLayers removes the layers that builds of processes no
+// longer alive wrote but never committed (see PutLayer); a layer an image
+// took only loses its pending name.
+func (s *Store) RemoveStaleBuildLayers() {
+	layers, err := s.store.Layers()
+	if err != nil {
+		return
+	}
+	for _, l := range layers {
+		for _, n := range l.Names {
+			rest, ok := strings.CutPrefix(n, buildPendingPrefix)
+			if !ok {
+				continue
+			}
+			pidText, _, _ := strings.Cut(rest, "-")
+			pid, err := strconv.Atoi(pidText)
+			if err != nil || pid <= 0 || unix.Kill(pid, 0) == nil || pid == os.Getpid() {
+				continue // alive (or ours): its build is still under way
+			}
+			if err := s.store.DeleteLayer(l.ID); err != nil {
+				_ = s.store.RemoveNames(l.ID, []string{n})
+			}
+		}
+	}
 }

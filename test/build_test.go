@@ -159,6 +159,33 @@ func buildLeft(t *testing.T, before []string, progress string) []string {
 	return left
 }
 
+// pendingLayers lists layer names that mark a layer no image has taken yet.
+func pendingLayers(t *testing.T) []string {
+	t.Helper()
+	m, err := pdrt.Open(stateRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := m.Images()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := s.Storage().Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range layers {
+		for _, n := range l.Names {
+			if strings.Contains(n, "-pending-") {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 func removeImageOnCleanup(t *testing.T, ref string) {
 	t.Cleanup(func() {
 		if err := pocketdock.RemoveImage(context.Background(), stateRoot, ref); err != nil && !errors.Is(err, pocketdock.ErrImageNotFound) {
@@ -201,6 +228,9 @@ func TestBuildEveryInstruction(t *testing.T) {
 	}
 	if n := imageCount(t); n != imagesBefore+1 {
 		t.Errorf("images lists %d images, want %d (only the result added; intermediates hidden)", n, imagesBefore+1)
+	}
+	if p := pendingLayers(t); len(p) > 0 {
+		t.Errorf("layers still named pending after the build: %v", p)
 	}
 
 	img := imageConfig(t, id)

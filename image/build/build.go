@@ -189,6 +189,7 @@ func Build(ctx context.Context, o Options) (string, error) {
 	if d.needsRunner() && o.Runner == nil {
 		return "", fmt.Errorf("build: %w: the Dockerfile has RUN steps but no runner was given", image.ErrInvalidArgument)
 	}
+	o.Store.RemoveStaleBuildLayers()
 	start := time.Now()
 	id, err := b.run(ctx)
 	if err != nil {
@@ -693,6 +694,7 @@ func (b *builder) layerStep(ctx context.Context, st *state, es []entry, text, ke
 		b.o.Store.DeleteLayer(layerID)
 		return err
 	}
+	b.o.Store.BuildCommitted(layerID)
 	return nil
 }
 
