@@ -1,0 +1,285 @@
+package project
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
+)
+
+// Files of an instance directory.
+const (
+	// InstanceFile holds the instance's metadata (TOML).
+	InstanceFile = "instance.toml"
+	// HistoryFile holds one JSON line per run.
+	HistoryFile = "history.jsonl"
+	// LogsName is the folder of session and detached-job logs.
+	LogsName = "logs"
+)
+
+// MaxHistoryCommand is the longest command text a history line keeps, in
+// bytes; a longer one is cut and ends in "…".
+const MaxHistoryCommand = 4096
+
+// Instance is the metadata of one container of a project, instance.toml.
+type Instance struct {
+	// ID is the container ID (64 hex).
+	ID string `toml:"id"`
+	// Name is the container name (also the instance directory's name).
+	Name string `toml:"name"`
+	// Image is the image reference the container was created from.
+	Image string `toml:"image"`
+	// Created is when the container was created (UTC).
+	Created time.Time `toml:"created"`
+	// Persist: shutdown only stops the container.
+	Persist bool `toml:"persist"`
+	// Profile is the image profile ("" = none).
+	Profile string `toml:"profile,omitempty"`
+	// Project is the project name.
+	Project string `toml:"project"`
+	// StateRoot names the pocketdock state root holding the container
+	// ("default" for /var/lib/pocketdock, else the root's path).
+	StateRoot string `toml:"state_root"`
+}
+
+// InstancesDir is the folder of instance directories of project root root.
+func InstancesDir(root string) string { return filepath.Join(root, DirName, InstancesName) }
+
+// InstanceDir is the instance directory of container name in project root
+// root. It does not check name; WriteInstance and RemoveInstance do.
+func InstanceDir(root, name string) string { return filepath.Join(InstancesDir(root), name) }
+
+func badInstanceName(name string) error {
+	return &ConfigError{Field: "instance name", Value: name, Allowed: "a container name: 1 to 63 characters of [a-zA-Z0-9_.-], starting with a letter or digit"}
+}
+
+// WriteInstance makes the instance directory of in.Name in project root
+// root — instance.toml, an empty history.jsonl and logs/ — and returns it.
+// An existing directory of that name (a container of the same name that
+// is gone) is replaced. The new directory appears whole: it is built under
+// a dot-name and renamed into place.
+func WriteInstance(root string, in Instance) (string, error) {
+	if !ValidName(in.Name) {
+		return "", badInstanceName(in.Name)
+	}
+	parent := InstancesDir(root)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(parent, ".new-"+in.Name+"-")
+	if err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(in); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, InstanceFile), buf.Bytes(), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, HistoryFile), nil, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(filepath.Join(tmp, LogsName), 0o755); err != nil {
+		return "", err
+	}
+	dir := InstanceDir(root, in.Name)
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	ok = true
+	return dir, nil
+}
+
+// ReadInstance reads dir/instance.toml.
+func ReadInstance(dir string) (Instance, error) {
+	var in Instance
+	data, err := os.ReadFile(filepath.Join(dir, InstanceFile))
+	if err != nil {
+		return in, err
+	}
+	if _, err := toml.Decode(string(data), &in); err != nil {
+		return in, fmt.Errorf("%s: %w", filepath.Join(dir, InstanceFile), err)
+	}
+	return in, nil
+}
+
+// RemoveInstance removes the instance directory of name in project root
+// root; a missing one is no error.
+func RemoveInstance(root, name string) error {
+	if !ValidName(name) {
+		return badInstanceName(name)
+	}
+	return os.RemoveAll(InstanceDir(root, name))
+}
+
+// InstanceEntry is one instance directory found by ListInstances.
+type InstanceEntry struct {
+	// Name is the directory's name (the container name).
+	Name string
+	// Dir is its path.
+	Dir string
+	// Instance is its instance.toml; zero when Err is set.
+	Instance Instance
+	// Err is why instance.toml could not be read (nil when it was).
+	Err error
+}
+
+// ListInstances lists the instance directories of project root root by
+// name. Entries starting with '.' (directories being made) are skipped.
+// A project without instances/ has none.
+func ListInstances(root string) ([]InstanceEntry, error) {
+	ents, err := os.ReadDir(InstancesDir(root))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []InstanceEntry
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(InstancesDir(root), e.Name())
+		in, err := ReadInstance(dir)
+		out = append(out, InstanceEntry{Name: e.Name(), Dir: dir, Instance: in, Err: err})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// HistoryEntry is one line of history.jsonl: one run of a command.
+type HistoryEntry struct {
+	// Time is when the run started (RFC 3339 with nanoseconds in JSON).
+	Time time.Time `json:"time"`
+	// Command is the command text (shell text for Run, shell-quoted argv
+	// for Exec), at most MaxHistoryCommand bytes.
+	Command string `json:"command"`
+	// ExitCode is the exit code; -1 when the run timed out.
+	ExitCode int `json:"exit_code"`
+	// DurationMS is the run's wall time in milliseconds.
+	DurationMS float64 `json:"duration_ms"`
+	// TimedOut: the run's timeout ended it.
+	TimedOut bool `json:"timed_out"`
+	// Instance is the instance (container) name; filled by ReadProjectHistory, never stored.
+	Instance string `json:"instance,omitempty"`
+}
+
+// AppendHistory appends e as one JSON line to dir/history.jsonl. The line
+// goes out in one write under an exclusive flock, so concurrent runs of
+// several processes never interleave. A missing dir is an error (the
+// instance is gone); the file itself is created when missing.
+func AppendHistory(dir string, e HistoryEntry) error {
+	e.Instance = ""
+	e.Time = e.Time.UTC()
+	if len(e.Command) > MaxHistoryCommand {
+		cut := MaxHistoryCommand - len("…")
+		for cut > 0 && !utf8.RuneStart(e.Command[cut]) {
+			cut--
+		}
+		e.Command = e.Command[:cut] + "…"
+	}
+	line, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	f, err := os.OpenFile(filepath.Join(dir, HistoryFile), os.O_RDWR|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		return err
+	}
+	// A crashed writer may have left a line without its newline: start a
+	// new line, so this entry is not glued to the torn one.
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		var last [1]byte
+		if _, err := unix.Pread(int(f.Fd()), last[:], fi.Size()-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	_, err = f.Write(line)
+	return err
+}
+
+// ReadHistory returns the last limit entries of dir/history.jsonl, oldest
+// first (limit <= 0: all). Lines that are not valid JSON (a torn write of a
+// crashed process) are skipped. A missing file is an empty history.
+func ReadHistory(dir string, limit int) ([]HistoryEntry, error) {
+	f, err := os.Open(filepath.Join(dir, HistoryFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return []HistoryEntry{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := []HistoryEntry{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e HistoryEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out, nil
+}
+
+// ReadProjectHistory returns the history of every instance of project
+// root root, merged by time (oldest first), each entry's Instance set; the
+// last limit entries (limit <= 0: all).
+func ReadProjectHistory(root string, limit int) ([]HistoryEntry, error) {
+	list, err := ListInstances(root)
+	if err != nil {
+		return nil, err
+	}
+	all := []HistoryEntry{}
+	for _, in := range list {
+		h, err := ReadHistory(in.Dir, 0)
+		if err != nil {
+			return nil, err
+		}
+		for i := range h {
+			h[i].Instance = in.Name
+		}
+		all = append(all, h...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+	if limit > 0 && len(all) > limit {
+		all = all[len(all)-limit:]
+	}
+	return all, nil
+}

@@ -1,0 +1,118 @@
+package project
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// InitResult is what Init did.
+type InitResult struct {
+	// Root is the project root (absolute).
+	Root string
+	// Config is the project's config (the existing one on a re-init).
+	Config Config
+	// Existed reports a re-init: the config was there and was left as it was.
+	Existed bool
+}
+
+// Init makes path a project root: it creates path (if missing),
+// path/.pocketdock/, its instances/ folder and pocketdock.yaml with the
+// defaults and project name name ("" = NameFromPath(path)). Like `git
+// init`, running it again is harmless: an existing config is validated
+// and kept as it is (a *ConfigError when it is bad, or when name differs
+// from the existing project name).
+func Init(path, name string) (InitResult, error) {
+	if path == "" {
+		path = "."
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return InitResult{}, err
+	}
+	if name != "" && !ValidName(name) {
+		return InitResult{}, &ConfigError{Field: "project_name", Value: name, Allowed: "1 to 63 characters of [a-zA-Z0-9_.-], starting with a letter or digit"}
+	}
+	if existing, err := Load(abs); err == nil {
+		if name != "" && name != existing.ProjectName {
+			return InitResult{}, &ConfigError{File: ConfigPath(abs), Field: "project_name", Value: name,
+				Allowed: fmt.Sprintf("the existing name %q (a re-init keeps the config; edit the file to rename)", existing.ProjectName)}
+		}
+		if err := os.MkdirAll(filepath.Join(abs, DirName, InstancesName), 0o755); err != nil {
+			return InitResult{}, err
+		}
+		return InitResult{Root: abs, Config: existing, Existed: true}, nil
+	} else if !errors.Is(err, ErrNotInitialized) {
+		return InitResult{}, err
+	}
+	if name == "" {
+		name = NameFromPath(abs)
+	}
+	cfg := Default(name)
+	if err := cfg.Validate(); err != nil {
+		return InitResult{}, err
+	}
+	if err := os.MkdirAll(filepath.Join(abs, DirName, InstancesName), 0o755); err != nil {
+		return InitResult{}, err
+	}
+	if err := writeFileAtomic(ConfigPath(abs), cfg.Marshal(), 0o644); err != nil {
+		return InitResult{}, err
+	}
+	return InitResult{Root: abs, Config: cfg}, nil
+}
+
+// FindRoot walks up from start ("" = the working directory) to the
+// nearest folder holding .pocketdock/pocketdock.yaml and returns it
+// (absolute). ErrNotInitialized (wrapped, naming start) when there is none
+// up to /.
+func FindRoot(start string) (string, error) {
+	if start == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		start = wd
+	}
+	abs, err := filepath.Abs(start)
+	if err != nil {
+		return "", err
+	}
+	for dir := abs; ; {
+		if fi, err := os.Stat(ConfigPath(dir)); err == nil && fi.Mode().IsRegular() {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%w: no %s in %s or any folder above it (pocketdock init makes one)", ErrNotInitialized, filepath.Join(DirName, ConfigName), abs)
+		}
+		dir = parent
+	}
+}
+
+// writeFileAtomic writes data to a temp file next to path, syncs it and
+// renames it over path.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
