@@ -167,6 +167,10 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	projectRoot, profile, err := joinProject(&opts)
+	if err != nil {
+		return nil, err
+	}
 	ref := opts.Image
 	if ref == "" {
 		ref = DefaultImage
@@ -195,6 +199,7 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 	}
 	co.MemLimit, co.CPUPercent, co.Devices = opts.MemLimit, opts.CPUPercent, opts.Devices
 	co.Mounts = optionMounts(opts)
+	co.ProjectRoot = projectRoot
 	rec, err := m.Create(ctx, co)
 	if err != nil {
 		if profileHint != "" && isImageNotFound(err) {
@@ -205,7 +210,11 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 		}
 		return nil, fmt.Errorf("create: %w", err)
 	}
-	return &Container{m: m, rec: rec}, nil
+	c := &Container{m: m, rec: rec}
+	if err := c.makeInstance(ctx, projectRoot, profile); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // GetContainer returns a handle to an existing container of the state root

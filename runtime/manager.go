@@ -129,6 +129,9 @@ type CreateOptions struct {
 	Ports []PortMapping
 	// Mounts are bind mounts of host paths (see Mount and ValidateMounts).
 	Mounts []Mount
+	// ProjectRoot is the project root folder of a container that joins a
+	// project ("" = none); stored in Record.ProjectRoot.
+	ProjectRoot string
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -196,6 +199,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		return nil, err
 	}
 	rec.Mounts = mounts
+	rec.ProjectRoot = o.ProjectRoot
 
 	// Reserve the name: store lock, check, write the creating record.
 	sl, err := m.storeLock()
