@@ -92,29 +92,29 @@ type Config struct {
 	// ProjectName names the project; containers created inside it carry
 	// it (Options.Project). Same form as a container name:
 	// ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$. Default: the root folder's name.
-	ProjectName string `yaml:"project_name"`
+	ProjectName string `yaml:"project_name" json:"project_name"`
 	// DefaultProfile is the image profile of containers created in the
 	// project when they name neither an image nor a profile ("" = none):
 	// lowercase letters, digits, '.', '_' and '-'.
-	DefaultProfile string `yaml:"default_profile"`
+	DefaultProfile string `yaml:"default_profile" json:"default_profile"`
 	// DefaultPersist makes containers created in the project persistent
 	// when the options leave Persist false.
-	DefaultPersist bool `yaml:"default_persist"`
+	DefaultPersist bool `yaml:"default_persist" json:"default_persist"`
 	// AutoLog writes session and detached-job output to each instance's
 	// logs/ folder. Default true.
-	AutoLog bool `yaml:"auto_log"`
+	AutoLog bool `yaml:"auto_log" json:"auto_log"`
 	// MaxLogSize caps one log file ("10MB", "512k": docker/go-units, binary
 	// units), at least 1 KiB; a session log rotates to a new file there,
 	// a job log keeps its last MaxLogSize bytes. Default 10MB.
-	MaxLogSize string `yaml:"max_log_size"`
+	MaxLogSize string `yaml:"max_log_size" json:"max_log_size"`
 	// MaxLogsPerInstance is how many log files an instance keeps; the
 	// oldest go first. At least 1; default 100.
-	MaxLogsPerInstance int `yaml:"max_logs_per_instance"`
+	MaxLogsPerInstance int `yaml:"max_logs_per_instance" json:"max_logs_per_instance"`
 	// RetentionDays removes log files older than this many days (by
 	// modification time); 0 keeps them. Default 30.
-	RetentionDays int `yaml:"retention_days"`
+	RetentionDays int `yaml:"retention_days" json:"retention_days"`
 	// LogLevel is "debug", "info", "warn" or "error". Default "info".
-	LogLevel string `yaml:"log_level"`
+	LogLevel string `yaml:"log_level" json:"log_level"`
 }
 
 // Default returns the config with every default and project name name.

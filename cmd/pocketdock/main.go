@@ -102,6 +102,8 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newDoctorCmd(g))
 	root.AddCommand(newLifecycleCmds(g)...)
 	root.AddCommand(newProfilesCmd())
+	root.AddCommand(newInitCmd(g), newStatusCmd(g), newQuickstartCmd(g))
+	extendLogsCmd(root, g)
 	// Flag errors are pocketdock's own failures: exit 125.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
