@@ -62,7 +62,12 @@ type Options struct {
 	Hostname string
 	// Labels are free-form key/value labels stored with the container.
 	Labels map[string]string
-	// Project names the project the container belongs to ("" = none).
+	// Project names the project the container belongs to. "" = the project
+	// of the working directory (the nearest .pocketdock/pocketdock.yaml
+	// above it; none outside a project): the container then gets an
+	// instance directory (DataPath) with its history and logs, and the
+	// project's default_persist and default_profile apply where these
+	// options leave Persist false and Image empty.
 	Project string
 	// Pull is the pull policy: "missing" (default), "always" or "never".
 	Pull string

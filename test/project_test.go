@@ -97,6 +97,25 @@ func TestProjectCLI(t *testing.T) {
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// quickstart checks the host; the fixture image is in the test root.
+	out, errs, code = cliIn(t, sub, "quickstart", "--json")
+	var qs struct {
+		Checks []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(out), &qs); err != nil || code != 0 || len(qs.Checks) != 4 {
+		t.Fatalf("quickstart --json: %d %q %q %v", code, out, errs, err)
+	}
+	for _, c := range qs.Checks {
+		if (c.Name == "root" || c.Name == "image "+pythonImage) && !c.OK {
+			t.Fatalf("quickstart: %+v", qs.Checks)
+		}
+	}
+	if out, _, code = cliIn(t, sub, "quickstart"); code != 0 || !strings.Contains(out, "pocketdock init") {
+		t.Fatalf("quickstart: %d %q", code, out)
+	}
 
 	name := "pj-cli"
 	out, errs, code = cliIn(t, sub, "create", "--image", busyboxImage, "--name", name, "--pull", "never")
