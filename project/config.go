@@ -113,7 +113,8 @@ type Config struct {
 	// RetentionDays removes log files older than this many days (by
 	// modification time); 0 keeps them. Default 30.
 	RetentionDays int `yaml:"retention_days" json:"retention_days"`
-	// LogLevel is "debug", "info", "warn" or "error". Default "info".
+	// LogLevel is the level of the CLI's log on stderr inside the project:
+	// "debug", "info", "warn" or "error" (-v still means debug). Default "info".
 	LogLevel string `yaml:"log_level" json:"log_level"`
 }
 

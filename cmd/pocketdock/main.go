@@ -84,6 +84,7 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			} else {
 				logrus.SetLevel(logrus.WarnLevel)
 			}
+			level = projectLogLevel(level, g.verbose)
 			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
 		},
 	}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/pocketdock/pocketdock"
@@ -495,4 +497,34 @@ func (lo logsOptions) jobsJSON(cmd *cobra.Command, name string) error {
 		rows = append(rows, r)
 	}
 	return writeJSON(cmd.OutOrStdout(), rows)
+}
+
+// projectLogLevel applies the log_level of the current folder's project
+// (precedence: -v, then the project config, then level, the default). A
+// folder outside a project, or a config that does not load, keeps level.
+func projectLogLevel(level slog.Level, verbose bool) slog.Level {
+	if verbose {
+		return level
+	}
+	root, err := pocketdock.FindProjectRoot("")
+	if err != nil {
+		return level
+	}
+	cfg, err := pocketdock.LoadProjectConfig(root)
+	if err != nil {
+		return level
+	}
+	switch cfg.LogLevel {
+	case "debug":
+		logrus.SetLevel(logrus.DebugLevel)
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		logrus.SetLevel(logrus.ErrorLevel)
+		return slog.LevelError
+	}
+	return level
 }
