@@ -180,13 +180,12 @@ func runCommandText(argv []string) string {
 // recordRun appends a run to the container's history.jsonl (projects
 // only). A failure is logged, never returned: the run itself happened.
 func (c *Container) recordRun(argv []string, r ExecResult) {
-	dir := c.DataPath()
-	if dir == "" {
+	if c.rec.ProjectRoot == "" {
 		return
 	}
 	e := HistoryEntry{Time: time.Now().Add(-r.Duration), Command: runCommandText(argv), ExitCode: r.ExitCode,
 		DurationMS: float64(r.Duration.Microseconds()) / 1000, TimedOut: r.TimedOut}
-	if err := project.AppendHistory(dir, e); err != nil {
+	if err := project.AppendHistory(c.rec.ProjectRoot, c.rec.Name, e); err != nil {
 		slog.Debug("append history", "container", c.rec.Name, "error", err)
 	}
 }
@@ -195,11 +194,10 @@ func (c *Container) recordRun(argv []string, r ExecResult) {
 // instance history, oldest first. ErrProjectNotInitialized when the
 // container belongs to no project directory.
 func (c *Container) History(limit int) ([]HistoryEntry, error) {
-	dir := c.DataPath()
-	if dir == "" {
+	if c.rec.ProjectRoot == "" {
 		return nil, fmt.Errorf("history of %s: %w: the container has no instance directory", c.rec.Name, ErrProjectNotInitialized)
 	}
-	h, err := project.ReadHistory(dir, limit)
+	h, err := project.ReadHistory(c.rec.ProjectRoot, c.rec.Name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", c.rec.Name, err)
 	}
@@ -228,7 +226,7 @@ func InstanceHistory(root, name string, limit int) ([]HistoryEntry, error) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("history: %w: no instance %q in project %s", ErrContainerNotFound, name, root)
 	}
-	h, err := project.ReadHistory(dir, limit)
+	h, err := project.ReadHistory(root, name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", name, err)
 	}
@@ -245,7 +243,33 @@ func InstanceLogs(root, name string) ([]LogFile, error) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("logs: %w: no instance %q in project %s", ErrContainerNotFound, name, root)
 	}
-	return project.ListLogs(dir)
+	return project.ListLogs(root, name)
+}
+
+// ProjectInstances lists the names of the instance directories of the
+// project at root (.pocketdock/instances/*), sorted; also those whose
+// container is gone.
+func ProjectInstances(root string) ([]string, error) {
+	list, err := project.ListInstances(root)
+	if err != nil {
+		return nil, fmt.Errorf("project instances: %w", err)
+	}
+	names := make([]string, 0, len(list))
+	for _, in := range list {
+		names = append(names, in.Name)
+	}
+	return names, nil
+}
+
+// ReadInstanceLog returns log file file (a LogFile's Name) of instance
+// name of the project at root. Paths resolve inside the project root: a
+// symbolic link out of it is an error.
+func ReadInstanceLog(root, name, file string) ([]byte, error) {
+	b, err := project.ReadLog(root, name, file)
+	if err != nil {
+		return nil, projectErr("read log", err)
+	}
+	return b, nil
 }
 
 // ProjectContainer is one container of a project (ProjectStatus).
@@ -309,7 +333,7 @@ func ProjectStatus(ctx context.Context, stateRoot, start string) (ProjectStatusR
 			Project: r.Project, CreatedAt: r.CreatedAt, Persist: r.Persist}}
 		if r.ProjectRoot != "" {
 			pc.DataPath = project.InstanceDir(r.ProjectRoot, r.Name)
-			if h, err := project.ReadHistory(pc.DataPath, 0); err == nil {
+			if h, err := project.ReadHistory(r.ProjectRoot, r.Name, 0); err == nil {
 				pc.Runs = len(h)
 				if len(h) > 0 {
 					pc.LastRun = &h[len(h)-1]

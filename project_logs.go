@@ -4,29 +4,27 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/pocketdock/pocketdock/project"
 )
 
-// autoLog returns the container's instance directory and log limits when
-// its project logs output (auto_log), else "".
+// autoLog returns the container's project root and log limits when its
+// project logs output (auto_log) and its instance directory is there, else "".
 func (c *Container) autoLog() (string, project.LogLimits) {
-	dir := c.DataPath()
-	if dir == "" {
+	root := c.rec.ProjectRoot
+	if root == "" {
 		return "", project.LogLimits{}
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+	if _, err := project.ReadInstance(root, c.rec.Name); err != nil {
 		return "", project.LogLimits{} // instance directory gone (doctor reports it)
 	}
-	cfg, err := project.Load(c.rec.ProjectRoot)
+	cfg, err := project.Load(root)
 	if err != nil || !cfg.AutoLog {
 		return "", project.LogLimits{}
 	}
-	return dir, cfg.Limits()
+	return root, cfg.Limits()
 }
 
 // jobLogName is the log file of detached job j: job-<id>-<first 8 of its tag>.log.
@@ -49,8 +47,8 @@ func jobLogName(j JobInfo) string {
 // container without an instance directory, or a project with auto_log
 // off, saves nothing.
 func (c *Container) SaveLogs(ctx context.Context) error {
-	dir, lim := c.autoLog()
-	if dir == "" {
+	root, lim := c.autoLog()
+	if root == "" {
 		return nil
 	}
 	jobs, err := c.Jobs(ctx)
@@ -58,17 +56,17 @@ func (c *Container) SaveLogs(ctx context.Context) error {
 		return err
 	}
 	for _, j := range jobs {
-		if err := c.saveJobLog(dir, lim, j); err != nil {
+		if err := c.saveJobLog(root, lim, j); err != nil {
 			return fmt.Errorf("save logs of %s: %w", c.rec.Name, err)
 		}
 	}
 	return nil
 }
 
-func (c *Container) saveJobLog(dir string, lim project.LogLimits, j JobInfo) error {
+func (c *Container) saveJobLog(root string, lim project.LogLimits, j JobInfo) error {
 	name := jobLogName(j)
 	if !j.Running {
-		if fi, err := os.Stat(filepath.Join(project.LogsDir(dir), name)); err == nil && !fi.ModTime().Before(j.EndedAt) {
+		if fi, err := project.StatLog(root, c.rec.Name, name); err == nil && !fi.ModTime().Before(j.EndedAt) {
 			return nil // saved after it ended: complete
 		}
 	}
@@ -88,7 +86,7 @@ func (c *Container) saveJobLog(dir string, lim project.LogLimits, j JobInfo) err
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "# --- stderr (%d bytes written) ---\n%s", j.StderrBytes, out.Stderr)
-	return project.WriteLog(dir, name, []byte(b.String()), lim)
+	return project.WriteLog(root, c.rec.Name, name, []byte(b.String()), lim)
 }
 
 // saveJobLogs is SaveLogs for the hooks (stop, reboot, wait): a failure
@@ -104,11 +102,11 @@ func (c *Container) saveJobLogs(ctx context.Context) {
 
 // saveLog saves one ended job's output (Process.Wait).
 func (p *Process) saveLog(in JobInfo) {
-	dir, lim := p.c.autoLog()
-	if dir == "" {
+	root, lim := p.c.autoLog()
+	if root == "" {
 		return
 	}
-	if err := p.c.saveJobLog(dir, lim, in); err != nil {
+	if err := p.c.saveJobLog(root, lim, in); err != nil {
 		slog.Debug("save job log", "container", p.c.rec.Name, "job", in.ID, "error", err)
 	}
 }
@@ -122,11 +120,11 @@ type sessionLog struct {
 // startLog opens the session's log when the container's project logs
 // output; it is closed when the shell ends.
 func (s *Session) startLog() {
-	dir, lim := s.c.autoLog()
-	if dir == "" {
+	root, lim := s.c.autoLog()
+	if root == "" {
 		return
 	}
-	w, err := project.NewLogWriter(dir, "session", lim)
+	w, err := project.NewLogWriter(root, s.c.rec.Name, "session", lim)
 	if err != nil {
 		slog.Debug("session log", "container", s.c.rec.Name, "error", err)
 		return

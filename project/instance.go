@@ -3,6 +3,8 @@ package project
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,83 +58,102 @@ type Instance struct {
 func InstancesDir(root string) string { return filepath.Join(root, DirName, InstancesName) }
 
 // InstanceDir is the instance directory of container name in project root
-// root. It does not check name; WriteInstance and RemoveInstance do.
+// root. It does not check name; the functions that use it do.
 func InstanceDir(root, name string) string { return filepath.Join(InstancesDir(root), name) }
 
 func badInstanceName(name string) error {
 	return &ConfigError{Field: "instance name", Value: name, Allowed: "a container name: 1 to 63 characters of [a-zA-Z0-9_.-], starting with a letter or digit"}
 }
 
-// WriteInstance makes the instance directory of in.Name in project root
-// root — instance.toml, an empty history.jsonl and logs/ — and returns it.
-// An existing directory of that name (a container of the same name that
-// is gone) is replaced. The new directory appears whole: it is built under
-// a dot-name and renamed into place.
-func WriteInstance(root string, in Instance) (string, error) {
-	if !ValidName(in.Name) {
-		return "", badInstanceName(in.Name)
+// openInstance opens project root root (confined, see openRoot) after
+// checking the instance name.
+func openInstance(root, name string) (*os.Root, error) {
+	if !ValidName(name) {
+		return nil, badInstanceName(name)
 	}
-	parent := InstancesDir(root)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	return openRoot(root)
+}
+
+// WriteInstance makes the instance directory of in.Name in project root
+// root — instance.toml, an empty history.jsonl and logs/ — and returns its
+// path. An existing directory of that name (a container of the same name
+// that is gone) is replaced. The new directory appears whole: it is built
+// under a dot-name and renamed into place. Every path is resolved inside
+// the project root (os.Root): no symbolic link leads outside it.
+func WriteInstance(root string, in Instance) (string, error) {
+	r, err := openInstance(root, in.Name)
+	if err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp(parent, ".new-"+in.Name+"-")
-	if err != nil {
+	defer r.Close()
+	if err := r.MkdirAll(rel(""), 0o755); err != nil {
+		return "", err
+	}
+	var rb [6]byte
+	rand.Read(rb[:])
+	tmp := rel(".new-" + in.Name + "-" + hex.EncodeToString(rb[:]))
+	if err := r.Mkdir(tmp, 0o755); err != nil {
 		return "", err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			os.RemoveAll(tmp)
+			r.RemoveAll(tmp)
 		}
 	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", err
-	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(in); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, InstanceFile), buf.Bytes(), 0o644); err != nil {
+	if err := r.WriteFile(filepath.Join(tmp, InstanceFile), buf.Bytes(), 0o644); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, HistoryFile), nil, 0o644); err != nil {
+	if err := r.WriteFile(filepath.Join(tmp, HistoryFile), nil, 0o644); err != nil {
 		return "", err
 	}
-	if err := os.Mkdir(filepath.Join(tmp, LogsName), 0o755); err != nil {
+	if err := r.Mkdir(filepath.Join(tmp, LogsName), 0o755); err != nil {
 		return "", err
 	}
-	dir := InstanceDir(root, in.Name)
-	if err := os.RemoveAll(dir); err != nil {
+	if err := r.RemoveAll(rel(in.Name)); err != nil {
 		return "", err
 	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := r.Rename(tmp, rel(in.Name)); err != nil {
 		return "", err
 	}
 	ok = true
-	return dir, nil
+	return InstanceDir(root, in.Name), nil
 }
 
-// ReadInstance reads dir/instance.toml.
-func ReadInstance(dir string) (Instance, error) {
+// ReadInstance reads the instance.toml of instance name in project root root.
+func ReadInstance(root, name string) (Instance, error) {
 	var in Instance
-	data, err := os.ReadFile(filepath.Join(dir, InstanceFile))
+	r, err := openInstance(root, name)
+	if err != nil {
+		return in, err
+	}
+	defer r.Close()
+	data, err := r.ReadFile(rel(name, InstanceFile))
 	if err != nil {
 		return in, err
 	}
 	if _, err := toml.Decode(string(data), &in); err != nil {
-		return in, fmt.Errorf("%s: %w", filepath.Join(dir, InstanceFile), err)
+		return in, fmt.Errorf("%s: %w", filepath.Join(InstanceDir(root, name), InstanceFile), err)
 	}
 	return in, nil
 }
 
 // RemoveInstance removes the instance directory of name in project root
-// root; a missing one is no error.
+// root (confined to the project root); a missing one is no error.
 func RemoveInstance(root, name string) error {
-	if !ValidName(name) {
-		return badInstanceName(name)
+	r, err := openInstance(root, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // the project folder is gone
 	}
-	return os.RemoveAll(InstanceDir(root, name))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.RemoveAll(rel(name))
 }
 
 // InstanceEntry is one instance directory found by ListInstances.
@@ -148,10 +169,15 @@ type InstanceEntry struct {
 }
 
 // ListInstances lists the instance directories of project root root by
-// name. Entries starting with '.' (directories being made) are skipped.
-// A project without instances/ has none.
+// name. Entries starting with '.' (directories being made) and names that
+// are no container names are skipped. A project without instances/ has none.
 func ListInstances(root string) ([]InstanceEntry, error) {
-	ents, err := os.ReadDir(InstancesDir(root))
+	r, err := openRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ents, err := readDir(r, rel(""))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -160,15 +186,24 @@ func ListInstances(root string) ([]InstanceEntry, error) {
 	}
 	var out []InstanceEntry
 	for _, e := range ents {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || !ValidName(e.Name()) {
 			continue
 		}
-		dir := filepath.Join(InstancesDir(root), e.Name())
-		in, err := ReadInstance(dir)
-		out = append(out, InstanceEntry{Name: e.Name(), Dir: dir, Instance: in, Err: err})
+		in, err := ReadInstance(root, e.Name())
+		out = append(out, InstanceEntry{Name: e.Name(), Dir: InstanceDir(root, e.Name()), Instance: in, Err: err})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// readDir lists folder dir below r.
+func readDir(r *os.Root, dir string) ([]os.DirEntry, error) {
+	f, err := r.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }
 
 // HistoryEntry is one line of history.jsonl: one run of a command.
@@ -188,11 +223,13 @@ type HistoryEntry struct {
 	Instance string `json:"instance,omitempty"`
 }
 
-// AppendHistory appends e as one JSON line to dir/history.jsonl. The line
-// goes out in one write under an exclusive flock, so concurrent runs of
-// several processes never interleave. A missing dir is an error (the
-// instance is gone); the file itself is created when missing.
-func AppendHistory(dir string, e HistoryEntry) error {
+// AppendHistory appends e as one JSON line to the history.jsonl of
+// instance name in project root root. The line goes out in one write
+// under an exclusive flock, so concurrent runs of several processes never
+// interleave, and starts on a new line when a crashed writer left a torn
+// one. A missing instance directory is an error (the instance is gone);
+// the file itself is created when missing.
+func AppendHistory(root, name string, e HistoryEntry) error {
 	e.Instance = ""
 	e.Time = e.Time.UTC()
 	if len(e.Command) > MaxHistoryCommand {
@@ -207,7 +244,12 @@ func AppendHistory(dir string, e HistoryEntry) error {
 		return err
 	}
 	line = append(line, '\n')
-	f, err := os.OpenFile(filepath.Join(dir, HistoryFile), os.O_RDWR|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+	r, err := openInstance(root, name)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	f, err := r.OpenFile(rel(name, HistoryFile), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
@@ -215,8 +257,6 @@ func AppendHistory(dir string, e HistoryEntry) error {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		return err
 	}
-	// A crashed writer may have left a line without its newline: start a
-	// new line, so this entry is not glued to the torn one.
 	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
 		var last [1]byte
 		if _, err := unix.Pread(int(f.Fd()), last[:], fi.Size()-1); err == nil && last[0] != '\n' {
@@ -227,11 +267,17 @@ func AppendHistory(dir string, e HistoryEntry) error {
 	return err
 }
 
-// ReadHistory returns the last limit entries of dir/history.jsonl, oldest
-// first (limit <= 0: all). Lines that are not valid JSON (a torn write of a
-// crashed process) are skipped. A missing file is an empty history.
-func ReadHistory(dir string, limit int) ([]HistoryEntry, error) {
-	f, err := os.Open(filepath.Join(dir, HistoryFile))
+// ReadHistory returns the last limit entries (limit <= 0: all) of the
+// history of instance name in project root root, oldest first. Lines that
+// are not valid JSON (a torn write of a crashed process) are skipped. A
+// missing file is an empty history.
+func ReadHistory(root, name string, limit int) ([]HistoryEntry, error) {
+	r, err := openInstance(root, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, err := r.Open(rel(name, HistoryFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return []HistoryEntry{}, nil
 	}
@@ -268,7 +314,7 @@ func ReadProjectHistory(root string, limit int) ([]HistoryEntry, error) {
 	}
 	all := []HistoryEntry{}
 	for _, in := range list {
-		h, err := ReadHistory(in.Dir, 0)
+		h, err := ReadHistory(root, in.Name, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -38,11 +38,20 @@ type LogFile struct {
 // LogsDir is the logs/ folder of instance directory dir.
 func LogsDir(dir string) string { return filepath.Join(dir, LogsName) }
 
-// ListLogs lists the log files of instance directory dir, oldest first (by
-// modification time, then name). Dot-files are skipped; a missing folder
-// has none.
-func ListLogs(dir string) ([]LogFile, error) {
-	ents, err := os.ReadDir(LogsDir(dir))
+// ListLogs lists the log files of instance name in project root root,
+// oldest first (by modification time, then name). Dot-files and anything
+// but regular files are skipped; a missing folder has none.
+func ListLogs(root, name string) ([]LogFile, error) {
+	r, err := openInstance(root, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return listLogs(r, root, name)
+}
+
+func listLogs(r *os.Root, root, name string) ([]LogFile, error) {
+	ents, err := readDir(r, rel(name, LogsName))
 	if errors.Is(err, os.ErrNotExist) {
 		return []LogFile{}, nil
 	}
@@ -58,7 +67,7 @@ func ListLogs(dir string) ([]LogFile, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, LogFile{Name: e.Name(), Path: filepath.Join(LogsDir(dir), e.Name()), Size: fi.Size(), ModTime: fi.ModTime()})
+		out = append(out, LogFile{Name: e.Name(), Path: filepath.Join(LogsDir(InstanceDir(root, name)), e.Name()), Size: fi.Size(), ModTime: fi.ModTime()})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].ModTime.Equal(out[j].ModTime) {
@@ -69,12 +78,43 @@ func ListLogs(dir string) ([]LogFile, error) {
 	return out, nil
 }
 
-// PruneLogs applies lim to instance directory dir's logs/: files last
-// modified before now − Retention go, then the oldest beyond MaxFiles.
-// Files named in keep (in use) are never removed. It returns the names
-// removed.
-func PruneLogs(dir string, lim LogLimits, now time.Time, keep ...string) ([]string, error) {
-	files, err := ListLogs(dir)
+// ReadLog returns log file file of instance name in project root root
+// (resolved inside the project root).
+func ReadLog(root, name, file string) ([]byte, error) {
+	if !plainName(file) {
+		return nil, badLogName(file)
+	}
+	r, err := openInstance(root, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.ReadFile(rel(name, LogsName, file))
+}
+
+func plainName(file string) bool {
+	return file != "" && file == filepath.Base(file) && !strings.HasPrefix(file, ".")
+}
+
+func badLogName(file string) error {
+	return &ConfigError{Field: "log file name", Value: file, Allowed: "a plain file name not starting with '.'"}
+}
+
+// PruneLogs applies lim to the logs/ of instance name in project root
+// root: files last modified before now − Retention go, then the oldest
+// beyond MaxFiles. Files named in keep (in use) are never removed. It
+// returns the names removed.
+func PruneLogs(root, name string, lim LogLimits, now time.Time, keep ...string) ([]string, error) {
+	r, err := openInstance(root, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return pruneLogs(r, root, name, lim, now, keep...)
+}
+
+func pruneLogs(r *os.Root, root, name string, lim LogLimits, now time.Time, keep ...string) ([]string, error) {
+	files, err := listLogs(r, root, name)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +125,7 @@ func PruneLogs(dir string, lim LogLimits, now time.Time, keep ...string) ([]stri
 	var removed []string
 	var errs []error
 	remove := func(f LogFile) {
-		if err := os.Remove(f.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := r.Remove(rel(name, LogsName, f.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 			return
 		}
@@ -115,37 +155,45 @@ func PruneLogs(dir string, lim LogLimits, now time.Time, keep ...string) ([]stri
 	return removed, errors.Join(errs...)
 }
 
-// WriteLog writes data as the whole log file name in instance directory
-// dir's logs/ (replacing it), keeping only the last lim.MaxSize bytes when
-// data is longer (the file then starts with a line saying how much was
-// cut), then prunes the folder (PruneLogs). name must be a plain file name.
-func WriteLog(dir, name string, data []byte, lim LogLimits) error {
-	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
-		return &ConfigError{Field: "log file name", Value: name, Allowed: "a plain file name not starting with '.'"}
+// WriteLog writes data as the whole log file file of instance name in
+// project root root (replacing it), keeping only the last lim.MaxSize
+// bytes when data is longer (the file then starts with a line saying how
+// much was cut), then prunes the folder (PruneLogs). file must be a plain
+// file name.
+func WriteLog(root, name, file string, data []byte, lim LogLimits) error {
+	if !plainName(file) {
+		return badLogName(file)
 	}
 	if lim.MaxSize > 0 && int64(len(data)) > lim.MaxSize {
 		cut := int64(len(data)) - lim.MaxSize
 		note := fmt.Sprintf("[pocketdock: the first %d bytes were cut: max_log_size is %d bytes]\n", cut, lim.MaxSize)
 		data = append([]byte(note), data[cut:]...)
 	}
-	if err := os.MkdirAll(LogsDir(dir), 0o755); err != nil {
+	r, err := openInstance(root, name)
+	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(LogsDir(dir), name), data, 0o644); err != nil {
+	defer r.Close()
+	if err := r.MkdirAll(rel(name, LogsName), 0o755); err != nil {
 		return err
 	}
-	_, err := PruneLogs(dir, lim, time.Now(), name)
+	if err := writeFileAtomic(r, rel(name, LogsName, file), data, 0o644); err != nil {
+		return err
+	}
+	_, err = pruneLogs(r, root, name, lim, time.Now(), file)
 	return err
 }
 
-// LogWriter appends to a log of instance directory dir, rotating to a new
-// file when the current one would pass lim.MaxSize: the files are
+// LogWriter appends to a log of one instance, rotating to a new file when
+// the current one would pass lim.MaxSize: the files are
 // <kind>-<UTC time>-<4 hex>.log, then .1.log, .2.log, …. Each new file
-// prunes the folder (PruneLogs, sparing the file in use). Safe for
-// concurrent use.
+// prunes the folder (PruneLogs, sparing the file in use). Files are
+// opened inside the project root (os.Root). Safe for concurrent use.
 type LogWriter struct {
 	mu   sync.Mutex
-	dir  string
+	r    *os.Root
+	root string
+	inst string
 	base string
 	lim  LogLimits
 	part int
@@ -155,20 +203,25 @@ type LogWriter struct {
 	err  error
 }
 
-// NewLogWriter opens a new log of kind ("session", …: [a-z0-9-]) in
-// instance directory dir under lim.
-func NewLogWriter(dir, kind string, lim LogLimits) (*LogWriter, error) {
+// NewLogWriter opens a new log of kind ("session", …: [a-z0-9-]) of
+// instance name in project root root under lim.
+func NewLogWriter(root, name, kind string, lim LogLimits) (*LogWriter, error) {
 	if kind == "" || strings.Trim(kind, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 		return nil, &ConfigError{Field: "log kind", Value: kind, Allowed: "lowercase letters, digits and '-'"}
 	}
 	if lim.MaxSize < 1 {
 		lim.MaxSize = MinLogSize
 	}
-	var r [2]byte
-	rand.Read(r[:])
-	w := &LogWriter{dir: dir, lim: lim,
-		base: kind + "-" + time.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(r[:])}
+	r, err := openInstance(root, name)
+	if err != nil {
+		return nil, err
+	}
+	var rb [2]byte
+	rand.Read(rb[:])
+	w := &LogWriter{r: r, root: root, inst: name, lim: lim,
+		base: kind + "-" + time.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rb[:])}
 	if err := w.open(); err != nil {
+		r.Close()
 		return nil, err
 	}
 	return w, nil
@@ -186,16 +239,16 @@ func (w *LogWriter) open() error {
 	if w.part > 0 {
 		name = fmt.Sprintf("%s.%d.log", w.base, w.part)
 	}
-	if err := os.MkdirAll(LogsDir(w.dir), 0o755); err != nil {
+	if err := w.r.MkdirAll(rel(w.inst, LogsName), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(LogsDir(w.dir), name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := w.r.OpenFile(rel(w.inst, LogsName, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
 	w.f, w.name, w.size = f, name, 0
 	// Pruning is best effort: a log that cannot drop old files still logs.
-	PruneLogs(w.dir, w.lim, time.Now(), name) //nolint:errcheck
+	pruneLogs(w.r, w.root, w.inst, w.lim, time.Now(), name) //nolint:errcheck
 	return nil
 }
 
@@ -242,10 +295,29 @@ func (w *LogWriter) Write(p []byte) (int, error) {
 func (w *LogWriter) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
+	if w.r == nil {
 		return nil
 	}
-	err := w.f.Close()
-	w.f = nil
+	var err error
+	if w.f != nil {
+		err = w.f.Close()
+		w.f = nil
+	}
+	w.r.Close()
+	w.r = nil
 	return err
+}
+
+// StatLog returns the file info of log file file of instance name in
+// project root root (resolved inside the project root, links not followed).
+func StatLog(root, name, file string) (os.FileInfo, error) {
+	if !plainName(file) {
+		return nil, badLogName(file)
+	}
+	r, err := openInstance(root, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Lstat(rel(name, LogsName, file))
 }

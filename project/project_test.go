@@ -165,7 +165,7 @@ func TestInstanceAndHistory(t *testing.T) {
 	if dir != InstanceDir(root, "c1") {
 		t.Fatalf("dir %s", dir)
 	}
-	got, err := ReadInstance(dir)
+	got, err := ReadInstance(root, "c1")
 	if err != nil || got != in {
 		t.Fatalf("read: %+v %v", got, err)
 	}
@@ -180,14 +180,14 @@ func TestInstanceAndHistory(t *testing.T) {
 		t.Fatalf("bad name: %v", err)
 	}
 
-	h, err := ReadHistory(dir, 0)
+	h, err := ReadHistory(root, "c1", 0)
 	if err != nil || len(h) != 0 {
 		t.Fatalf("empty history: %v %v", h, err)
 	}
 	t0 := time.Date(2026, 11, 29, 10, 0, 1, 123456789, time.UTC)
 	for i, code := range []int{0, 3, -1} {
 		e := HistoryEntry{Time: t0.Add(time.Duration(i) * time.Second), Command: fmt.Sprintf("cmd %d", i), ExitCode: code, DurationMS: 1.5, TimedOut: code == -1}
-		if err := AppendHistory(dir, e); err != nil {
+		if err := AppendHistory(root, "c1", e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -200,29 +200,29 @@ func TestInstanceAndHistory(t *testing.T) {
 	f, _ := os.OpenFile(filepath.Join(dir, HistoryFile), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"time":"2026-`)
 	f.Close()
-	h, err = ReadHistory(dir, 2)
+	h, err = ReadHistory(root, "c1", 2)
 	if err != nil || len(h) != 2 || h[0].ExitCode != 3 || h[1].ExitCode != -1 || !h[1].TimedOut || !h[0].Time.Equal(t0.Add(time.Second)) {
 		t.Fatalf("last 2: %+v %v", h, err)
 	}
 	// Long commands are cut.
-	AppendHistory(dir, HistoryEntry{Time: t0, Command: strings.Repeat("é", 5000)})
-	h, _ = ReadHistory(dir, 1)
+	AppendHistory(root, "c1", HistoryEntry{Time: t0, Command: strings.Repeat("é", 5000)})
+	h, _ = ReadHistory(root, "c1", 1)
 	if len(h[0].Command) > MaxHistoryCommand || !strings.HasSuffix(h[0].Command, "…") {
 		t.Fatalf("long command: %d bytes", len(h[0].Command))
 	}
 
 	// Concurrent appends never interleave.
-	dir2, _ := WriteInstance(root, Instance{Name: "c2"})
+	WriteInstance(root, Instance{Name: "c2"})
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			AppendHistory(dir2, HistoryEntry{Time: t0, Command: strings.Repeat(fmt.Sprint(i%10), 3000), ExitCode: i})
+			AppendHistory(root, "c2", HistoryEntry{Time: t0, Command: strings.Repeat(fmt.Sprint(i%10), 3000), ExitCode: i})
 		}(i)
 	}
 	wg.Wait()
-	h, err = ReadHistory(dir2, 0)
+	h, err = ReadHistory(root, "c2", 0)
 	if err != nil || len(h) != 20 {
 		t.Fatalf("concurrent: %d entries, %v", len(h), err)
 	}
@@ -239,7 +239,7 @@ func TestInstanceAndHistory(t *testing.T) {
 	if _, err := WriteInstance(root, Instance{Name: "c1", ID: "new"}); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := ReadHistory(InstanceDir(root, "c1"), 0); len(h) != 0 {
+	if h, _ := ReadHistory(root, "c1", 0); len(h) != 0 {
 		t.Fatalf("replaced instance kept %d history lines", len(h))
 	}
 	if err := RemoveInstance(root, "c1"); err != nil {
@@ -260,7 +260,8 @@ func TestInstanceAndHistory(t *testing.T) {
 }
 
 func TestLogRetention(t *testing.T) {
-	dir := t.TempDir()
+	root := t.TempDir()
+	dir := InstanceDir(root, "i")
 	now := time.Now()
 	lim := LogLimits{MaxSize: 1024, MaxFiles: 3, Retention: 48 * time.Hour}
 	mk := func(name string, age time.Duration) {
@@ -277,7 +278,7 @@ func TestLogRetention(t *testing.T) {
 	mk("b.log", 3*time.Hour)
 	mk("c.log", 2*time.Hour)
 	mk("d.log", 1*time.Hour)
-	removed, err := PruneLogs(dir, lim, now, "a.log")
+	removed, err := PruneLogs(root, "i", lim, now, "a.log")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func TestLogRetention(t *testing.T) {
 	if strings.Join(removed, ",") != "old.log,b.log" {
 		t.Fatalf("removed %v", removed)
 	}
-	files, _ := ListLogs(dir)
+	files, _ := ListLogs(root, "i")
 	var names []string
 	for _, f := range files {
 		names = append(names, f.Name)
@@ -295,30 +296,30 @@ func TestLogRetention(t *testing.T) {
 	}
 	// Retention 0 keeps old files.
 	mk("ancient.log", 1000*time.Hour)
-	if removed, _ := PruneLogs(dir, LogLimits{MaxFiles: 10}, now); len(removed) != 0 {
+	if removed, _ := PruneLogs(root, "i", LogLimits{MaxFiles: 10}, now); len(removed) != 0 {
 		t.Fatalf("retention 0 removed %v", removed)
 	}
 
 	// WriteLog keeps the tail and prunes.
 	big := strings.Repeat("x", 3000) + "END"
-	if err := WriteLog(dir, "job-1-aaaaaaaa.log", []byte(big), lim); err != nil {
+	if err := WriteLog(root, "i", "job-1-aaaaaaaa.log", []byte(big), lim); err != nil {
 		t.Fatal(err)
 	}
-	data, _ := os.ReadFile(filepath.Join(LogsDir(dir), "job-1-aaaaaaaa.log"))
+	data, _ := ReadLog(root, "i", "job-1-aaaaaaaa.log")
 	if !strings.HasSuffix(string(data), "END") || !strings.HasPrefix(string(data), "[pocketdock: the first 1979 bytes were cut") {
 		t.Fatalf("tail: %.80q", data)
 	}
-	if files, _ := ListLogs(dir); len(files) != 3 {
+	if files, _ := ListLogs(root, "i"); len(files) != 3 {
 		t.Fatalf("after WriteLog: %d files", len(files))
 	}
-	if err := WriteLog(dir, "../escape", nil, lim); !errors.Is(err, ErrInvalidConfig) {
+	if err := WriteLog(root, "i", "../escape", nil, lim); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("bad log name: %v", err)
 	}
 }
 
 func TestLogWriterRotates(t *testing.T) {
-	dir := t.TempDir()
-	w, err := NewLogWriter(dir, "session", LogLimits{MaxSize: 1024, MaxFiles: 3})
+	root := t.TempDir()
+	w, err := NewLogWriter(root, "i", "session", LogLimits{MaxSize: 1024, MaxFiles: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func TestLogWriterRotates(t *testing.T) {
 	if _, err := w.Write([]byte("x")); err == nil {
 		t.Fatal("write after close succeeded")
 	}
-	files, _ := ListLogs(dir)
+	files, _ := ListLogs(root, "i")
 	if len(files) != 3 {
 		t.Fatalf("files: %+v", files)
 	}
@@ -357,7 +358,62 @@ func TestLogWriterRotates(t *testing.T) {
 	if !strings.HasSuffix(string(data), strings.Repeat("9", 100)) || total != 5000-2*1024 {
 		t.Fatalf("last file %s (%d bytes total)", last.Name, total)
 	}
-	if _, err := NewLogWriter(dir, "../x", LogLimits{}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := NewLogWriter(root, "i", "../x", LogLimits{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("bad kind: %v", err)
+	}
+}
+
+// TestSymlinksStayInside: the project folder belongs to its owner, who may
+// plant symbolic links; pocketdock (root) must never write or remove
+// anything outside the project root through them.
+func TestSymlinksStayInside(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "c1")
+	os.MkdirAll(victim, 0o755)
+	os.WriteFile(filepath.Join(victim, "precious"), []byte("x"), 0o644)
+	secret := filepath.Join(outside, "secret")
+	os.WriteFile(secret, []byte("s\n"), 0o644)
+
+	// instances/ itself a link to outside: nothing outside is made or removed.
+	os.MkdirAll(filepath.Join(root, DirName), 0o755)
+	if err := os.Symlink(outside, InstancesDir(root)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteInstance(root, Instance{Name: "c1"}); err == nil {
+		t.Fatal("WriteInstance through a link to outside succeeded")
+	}
+	RemoveInstance(root, "c1")
+	if _, err := os.Stat(filepath.Join(victim, "precious")); err != nil {
+		t.Fatalf("a file outside the project was removed: %v", err)
+	}
+	if err := AppendHistory(root, "c1", HistoryEntry{Command: "x"}); err == nil {
+		t.Fatal("AppendHistory through a link to outside succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(victim, HistoryFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("history written outside: %v", err)
+	}
+
+	// history.jsonl and a log file as links to a file outside.
+	os.Remove(InstancesDir(root))
+	if _, err := WriteInstance(root, Instance{Name: "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	hist := filepath.Join(InstanceDir(root, "c2"), HistoryFile)
+	os.Remove(hist)
+	os.Symlink(secret, hist)
+	if err := AppendHistory(root, "c2", HistoryEntry{Command: "x"}); err == nil {
+		t.Fatal("AppendHistory through a linked history.jsonl succeeded")
+	}
+	logLink := filepath.Join(LogsDir(InstanceDir(root, "c2")), "a.log")
+	os.Symlink("../../../../../"+filepath.Base(outside)+"/secret", logLink)
+	if _, err := ReadLog(root, "c2", "a.log"); err == nil {
+		t.Fatal("ReadLog followed a link out of the project")
+	}
+	if err := WriteLog(root, "c2", "a.log", []byte("overwrite"), LogLimits{MaxSize: 1024, MaxFiles: 10}); err != nil {
+		t.Fatalf("WriteLog over a link (replaces the link): %v", err)
+	}
+	if b, _ := os.ReadFile(secret); string(b) != "s\n" {
+		t.Fatalf("a file outside the project was changed: %q", b)
 	}
 }

@@ -1,6 +1,8 @@
 package project
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -39,7 +41,12 @@ func Init(path, name string) (InitResult, error) {
 			return InitResult{}, &ConfigError{File: ConfigPath(abs), Field: "project_name", Value: name,
 				Allowed: fmt.Sprintf("the existing name %q (a re-init keeps the config; edit the file to rename)", existing.ProjectName)}
 		}
-		if err := os.MkdirAll(filepath.Join(abs, DirName, InstancesName), 0o755); err != nil {
+		r, err := openRoot(abs)
+		if err != nil {
+			return InitResult{}, err
+		}
+		defer r.Close()
+		if err := r.MkdirAll(rel(""), 0o755); err != nil {
 			return InitResult{}, err
 		}
 		return InitResult{Root: abs, Config: existing, Existed: true}, nil
@@ -53,10 +60,18 @@ func Init(path, name string) (InitResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return InitResult{}, err
 	}
-	if err := os.MkdirAll(filepath.Join(abs, DirName, InstancesName), 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return InitResult{}, err
 	}
-	if err := writeFileAtomic(ConfigPath(abs), cfg.Marshal(), 0o644); err != nil {
+	r, err := openRoot(abs)
+	if err != nil {
+		return InitResult{}, err
+	}
+	defer r.Close()
+	if err := r.MkdirAll(rel(""), 0o755); err != nil {
+		return InitResult{}, err
+	}
+	if err := writeFileAtomic(r, filepath.Join(DirName, ConfigName), cfg.Marshal(), 0o644); err != nil {
 		return InitResult{}, err
 	}
 	return InitResult{Root: abs, Config: cfg}, nil
@@ -90,14 +105,33 @@ func FindRoot(start string) (string, error) {
 	}
 }
 
-// writeFileAtomic writes data to a temp file next to path, syncs it and
-// renames it over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+// openRoot opens project root root for confined access: paths below it
+// are resolved with os.Root, so no symbolic link in the project folder
+// (which its owner may change at any time) leads a write or a removal
+// outside it, even when pocketdock runs as root.
+func openRoot(root string) (*os.Root, error) {
+	return os.OpenRoot(root)
+}
+
+// rel is the path below a project root of .pocketdock/instances[/name[/elem…]].
+func rel(name string, elem ...string) string {
+	parts := []string{DirName, InstancesName}
+	if name != "" {
+		parts = append(parts, name)
+	}
+	return filepath.Join(append(parts, elem...)...)
+}
+
+// writeFileAtomic writes data to a temp file next to path (below r),
+// syncs it and renames it over path.
+func writeFileAtomic(r *os.Root, path string, data []byte, mode os.FileMode) error {
+	var rb [6]byte
+	rand.Read(rb[:])
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp"+hex.EncodeToString(rb[:]))
+	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(mode)
@@ -109,10 +143,10 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = r.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		r.Remove(tmp)
 	}
 	return err
 }

@@ -344,7 +344,7 @@ func (lo logsOptions) projectLogs(cmd *cobra.Command) error {
 				c.SaveLogs(ctx) //nolint:errcheck // best effort: the saved files are shown either way
 			}
 		}
-		names, err := projectInstanceNames(st.Root)
+		names, err := pocketdock.ProjectInstances(st.Root)
 		if err != nil {
 			return nil, err
 		}
@@ -385,7 +385,7 @@ func (lo logsOptions) projectLogs(cmd *cobra.Command) error {
 		}
 		rows := []row{}
 		for _, r := range files {
-			data, err := os.ReadFile(r.f.Path)
+			data, err := pocketdock.ReadInstanceLog(st.Root, r.instance, r.f.Name)
 			if err != nil {
 				continue
 			}
@@ -396,7 +396,7 @@ func (lo logsOptions) projectLogs(cmd *cobra.Command) error {
 	shown := map[string]int64{}
 	show := func(list []fileRef) {
 		for _, r := range list {
-			data, err := os.ReadFile(r.f.Path)
+			data, err := pocketdock.ReadInstanceLog(st.Root, r.instance, r.f.Name)
 			if err != nil {
 				continue
 			}
@@ -441,24 +441,6 @@ func (lo logsOptions) projectLogs(cmd *cobra.Command) error {
 		show(files)
 	}
 	return nil
-}
-
-// projectInstanceNames lists the instance directories of a project root.
-func projectInstanceNames(root string) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(root, ".pocketdock", "instances"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
 }
 
 // jobsJSON prints a container's detached jobs with their buffered output.
