@@ -226,7 +226,12 @@ func firstLine(s string) string {
 // ErrNotInitialized (wrapped) when the file is missing.
 func Load(root string) (Config, error) {
 	file := ConfigPath(root)
-	data, err := os.ReadFile(file)
+	var data []byte
+	r, err := openRoot(root)
+	if err == nil {
+		data, err = r.ReadFile(filepath.Join(DirName, ConfigName))
+		r.Close()
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return Config{}, fmt.Errorf("%w: no %s", ErrNotInitialized, file)
 	}

@@ -114,6 +114,7 @@ func WriteInstance(root string, in Instance) (string, error) {
 	if err := r.Mkdir(filepath.Join(tmp, LogsName), 0o755); err != nil {
 		return "", err
 	}
+	own(r, rel(""), tmp, filepath.Join(tmp, InstanceFile), filepath.Join(tmp, HistoryFile), filepath.Join(tmp, LogsName))
 	if err := r.RemoveAll(rel(in.Name)); err != nil {
 		return "", err
 	}
@@ -257,7 +258,11 @@ func AppendHistory(root, name string, e HistoryEntry) error {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		return err
 	}
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+	fi, err := f.Stat()
+	if err == nil && fi.Size() == 0 {
+		own(r, rel(name, HistoryFile)) // made here (or emptied): the owner's
+	}
+	if err == nil && fi.Size() > 0 {
 		var last [1]byte
 		if _, err := unix.Pread(int(f.Fd()), last[:], fi.Size()-1); err == nil && last[0] != '\n' {
 			line = append([]byte{'\n'}, line...)

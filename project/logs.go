@@ -180,6 +180,7 @@ func WriteLog(root, name, file string, data []byte, lim LogLimits) error {
 	if err := writeFileAtomic(r, rel(name, LogsName, file), data, 0o644); err != nil {
 		return err
 	}
+	own(r, rel(name, LogsName), rel(name, LogsName, file))
 	_, err = pruneLogs(r, root, name, lim, time.Now(), file)
 	return err
 }
@@ -246,6 +247,7 @@ func (w *LogWriter) open() error {
 	if err != nil {
 		return err
 	}
+	own(w.r, rel(w.inst, LogsName), rel(w.inst, LogsName, name))
 	w.f, w.name, w.size = f, name, 0
 	// Pruning is best effort: a log that cannot drop old files still logs.
 	pruneLogs(w.r, w.root, w.inst, w.lim, time.Now(), name) //nolint:errcheck

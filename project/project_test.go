@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -415,5 +416,48 @@ func TestSymlinksStayInside(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(secret); string(b) != "s\n" {
 		t.Fatalf("a file outside the project was changed: %q", b)
+	}
+}
+
+// TestOwnership: run as root (sudo) in a user's project folder, pocketdock
+// gives what it makes to the folder's owner, who can then delete it.
+func TestOwnership(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it changes file owners")
+	}
+	root := filepath.Join(t.TempDir(), "p")
+	os.MkdirAll(root, 0o755)
+	if err := os.Chown(root, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(root, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteInstance(root, Instance{Name: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(InstanceDir(root, "c"), HistoryFile))
+	if err := AppendHistory(root, "c", HistoryEntry{Command: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewLogWriter(root, "c", "session", LogLimits{MaxSize: 1024, MaxFiles: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := WriteLog(root, "c", "job-1-x.log", []byte("x"), LogLimits{MaxSize: 1024, MaxFiles: 5}); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.Walk(filepath.Join(root, DirName), func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
+			t.Errorf("%s is owned by %d:%d, want the project owner 1000:1000", p, st.Uid, st.Gid)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

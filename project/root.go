@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // InitResult is what Init did.
@@ -74,6 +75,7 @@ func Init(path, name string) (InitResult, error) {
 	if err := writeFileAtomic(r, filepath.Join(DirName, ConfigName), cfg.Marshal(), 0o644); err != nil {
 		return InitResult{}, err
 	}
+	own(r, DirName, rel(""), filepath.Join(DirName, ConfigName))
 	return InitResult{Root: abs, Config: cfg}, nil
 }
 
@@ -111,6 +113,27 @@ func FindRoot(start string) (string, error) {
 // outside it, even when pocketdock runs as root.
 func openRoot(root string) (*os.Root, error) {
 	return os.OpenRoot(root)
+}
+
+// own gives the paths below r (made by this process) to the owner of the
+// project root folder, so a project made or used with sudo stays its
+// owner's to edit and delete. Only root changes owners; a root-owned
+// project root, or a failure, leaves them as they are.
+func own(r *os.Root, paths ...string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	fi, err := r.Stat(".")
+	if err != nil {
+		return
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return
+	}
+	for _, p := range paths {
+		r.Lchown(p, int(st.Uid), int(st.Gid)) //nolint:errcheck // best effort
+	}
 }
 
 // rel is the path below a project root of .pocketdock/instances[/name[/elem…]].
