@@ -66,7 +66,8 @@ func CheckHost(ctx context.Context, root string, images ...string) []HostCheck {
 		if !c.OK {
 			c.Detail = fmt.Sprint(err)
 			c.Fix = "pocketdock pull " + ref
-			if name, ok := strings.CutPrefix(ref, "pocketdock/"); ok {
+			name := strings.TrimSuffix(strings.TrimPrefix(ref, "docker.io/"), ":latest")
+			if name, ok := strings.CutPrefix(name, "pocketdock/"); ok {
 				c.Fix = "pocketdock build " + name
 				if ref == DefaultImage {
 					c.Fix += ", or make fixtures && pocketdock import test/fixtures/out/minimal-python.tar"

@@ -67,7 +67,7 @@ type Options struct {
 	// above it; none outside a project): the container then gets an
 	// instance directory (DataPath) with its history and logs, and the
 	// project's default_persist and default_profile apply where these
-	// options leave Persist false and Image empty.
+	// options leave Persist false and both Image and Profile empty.
 	Project string
 	// Pull is the pull policy: "missing" (default), "always" or "never".
 	Pull string
@@ -160,6 +160,10 @@ func manager(root string) (*pdrt.Manager, error) {
 // ErrHostUnsupported (not root), ErrInvalidArgument for an unknown Profile.
 // A failed create leaves nothing behind.
 func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
+	projectRoot, err := joinProject(&opts)
+	if err != nil {
+		return nil, err
+	}
 	opts, profileHint, err := opts.withProfile()
 	if err != nil {
 		return nil, fmt.Errorf("create: %w", err)
@@ -169,10 +173,6 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 		return nil, err
 	}
 	policy, err := image.ParsePullPolicy(opts.Pull)
-	if err != nil {
-		return nil, err
-	}
-	projectRoot, profile, err := joinProject(&opts)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	c := &Container{m: m, rec: rec}
-	if err := c.makeInstance(ctx, projectRoot, profile); err != nil {
+	if err := c.makeInstance(ctx, projectRoot, opts.Profile); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -80,37 +80,40 @@ func LoadProjectConfig(root string) (ProjectConfig, error) {
 // (API.md precedence: explicit options > environment > project config >
 // defaults). With opts.Project empty, a create inside a project joins it:
 // Project becomes the project's name, Persist the config's
-// default_persist when false, and Image the default_profile's image
-// (pocketdock/<profile>) when empty. An explicit opts.Project joins the
-// working directory's project only when the names match; otherwise the
-// container carries the name but has no instance directory. It returns
-// the project root ("" = no instance directory) and the profile it applied.
-func joinProject(opts *Options) (root, profile string, err error) {
+// default_persist when false, and Profile the config's default_profile
+// when neither Image nor Profile is given. An explicit opts.Project joins
+// the working directory's project only when the names match; otherwise
+// the container carries the name but has no instance directory. It
+// returns the project root ("" = no instance directory).
+func joinProject(opts *Options) (string, error) {
 	if opts.Project != "" && !project.ValidName(opts.Project) {
-		return "", "", fmt.Errorf("create: %w: project name %q: want 1 to 63 characters of [a-zA-Z0-9_.-], starting with a letter or digit", ErrInvalidArgument, opts.Project)
+		return "", fmt.Errorf("create: %w: project name %q: want 1 to 63 characters of [a-zA-Z0-9_.-], starting with a letter or digit", ErrInvalidArgument, opts.Project)
 	}
-	root, err = project.FindRoot("")
+	root, err := project.FindRoot("")
 	if errors.Is(err, project.ErrNotInitialized) {
-		return "", "", nil
+		return "", nil
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("create: find project: %w", err)
+		return "", fmt.Errorf("create: find project: %w", err)
 	}
 	cfg, err := project.Load(root)
 	if err != nil {
-		return "", "", projectErr("create: project config", err)
+		return "", projectErr("create: project config", err)
 	}
 	if opts.Project != "" && opts.Project != cfg.ProjectName {
-		return "", "", nil
+		return "", nil
 	}
 	opts.Project = cfg.ProjectName
 	if !opts.Persist && cfg.DefaultPersist {
 		opts.Persist = true
 	}
-	if opts.Image == "" && cfg.DefaultProfile != "" {
-		opts.Image, profile = "pocketdock/"+cfg.DefaultProfile, cfg.DefaultProfile
+	if opts.Image == "" && opts.Profile == "" && cfg.DefaultProfile != "" {
+		if _, err := ResolveProfile(cfg.DefaultProfile); err != nil {
+			return "", fmt.Errorf("create: project config %s: default_profile: %w", project.ConfigPath(root), err)
+		}
+		opts.Profile = cfg.DefaultProfile
 	}
-	return root, profile, nil
+	return root, nil
 }
 
 // makeInstance writes the instance directory of a container that joined

@@ -453,6 +453,34 @@ func TestProjectSDK(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(projDir, ".pocketdock", "instances", "pj-bad")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("instance dir of a refused create: %v", err)
 	}
+	// default_profile: an unknown one is refused naming the setting; a known
+	// one picks the image when the options name neither image nor profile.
+	bad = bytes.Replace(cfg, []byte(`default_profile: ""`), []byte(`default_profile: nope`), 1)
+	os.WriteFile(cfgPath, bad, 0o644)
+	_, err = pocketdock.CreateNewContainer(ctx, pocketdock.Options{Root: stateRoot, Name: "pj-bad", Pull: "never"})
+	if !errors.Is(err, pocketdock.ErrInvalidArgument) || !strings.Contains(err.Error(), "default_profile") || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown default_profile: %v", err)
+	}
+	withProfile := bytes.Replace(cfg, []byte(`default_profile: ""`), []byte(`default_profile: minimal-python`), 1)
+	os.WriteFile(cfgPath, withProfile, 0o644)
+	pc := newContainer(t, pocketdock.Options{Name: "pj-prof", Pull: ""})
+	pinfo, err := pc.Info(ctx)
+	if err != nil || !strings.Contains(pinfo.Image, "pocketdock/minimal-python") {
+		t.Fatalf("default_profile image: %q %v", pinfo.Image, err)
+	}
+	if toml, _ := os.ReadFile(filepath.Join(pc.DataPath(), "instance.toml")); !strings.Contains(string(toml), `profile = "minimal-python"`) {
+		t.Fatalf("instance.toml of a default_profile container:\n%s", toml)
+	}
+	// An explicit image wins over default_profile.
+	ic := newContainer(t, pocketdock.Options{Name: "pj-img", Image: busyboxImage})
+	if iinfo, _ := ic.Info(ctx); iinfo.Image != busyboxImage {
+		t.Fatalf("explicit image: %q", iinfo.Image)
+	}
+	for _, x := range []*pocketdock.Container{pc, ic} {
+		if err := x.Destroy(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +514,7 @@ func TestProjectSDK(t *testing.T) {
 	if err := other.Destroy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left := ownLeaks(before, hostState(t), c.ID(), other.ID(), d.ID()); len(left) > 0 {
+	if left := ownLeaks(before, hostState(t), c.ID(), other.ID(), d.ID(), pc.ID(), ic.ID()); len(left) > 0 {
 		t.Fatalf("left behind: %v", left)
 	}
 }

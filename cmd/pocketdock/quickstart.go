@@ -40,7 +40,9 @@ func newQuickstartCmd(g *globals) *cobra.Command {
 			images := []string{pocketdock.DefaultImage}
 			if root, err := pocketdock.FindProjectRoot(""); err == nil {
 				if cfg, err := pocketdock.LoadProjectConfig(root); err == nil && cfg.DefaultProfile != "" {
-					images = append(images, "pocketdock/"+cfg.DefaultProfile)
+					if p, err := pocketdock.ResolveProfile(cfg.DefaultProfile); err == nil {
+						images = append(images, p.ImageTag)
+					}
 				}
 			}
 			checks := pocketdock.CheckHost(cmd.Context(), g.root, images...)
