@@ -39,7 +39,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 					projectRoot, rep.ProjectHealthy, len(rep.StaleInstances), len(rep.OrphanedContainers))
 			}
 			fmt.Fprintf(out, "%d healthy container(s), %d orphan(s)", rep.Healthy, len(rep.Orphans))
-			if len(rep.Orphans) > 0 && !fix {
+			if len(rep.Orphans) > len(rep.OrphanedContainers) && !fix { // orphaned containers: rm, not --fix
 				fmt.Fprint(out, " (pocketdock doctor --fix removes them)")
 			}
 			fmt.Fprintln(out)
