@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pocketdock/pocketdock/image"
+	"github.com/pocketdock/pocketdock/project"
 	pdrt "github.com/pocketdock/pocketdock/runtime"
 	"github.com/pocketdock/pocketdock/runtime/agent"
 )
@@ -35,8 +36,15 @@ func (c *Container) Persist() bool { return c.rec.Persist }
 // Project is the container's project name ("" if none).
 func (c *Container) Project() string { return c.rec.Project }
 
-// DataPath is the container's instance directory ("" if it has none).
-func (c *Container) DataPath() string { return "" }
+// DataPath is the container's instance directory,
+// <project root>/.pocketdock/instances/<name>, when it joined a project
+// directory at create ("" if it has none).
+func (c *Container) DataPath() string {
+	if c.rec.ProjectRoot == "" {
+		return ""
+	}
+	return project.InstanceDir(c.rec.ProjectRoot, c.rec.Name)
+}
 
 // Root is the state root in use ("" when the defaults are).
 func (c *Container) Root() string { return c.m.Paths().Root }
@@ -165,8 +173,10 @@ func (c *Container) exec(ctx context.Context, argv []string, cfg runConfig) (Exe
 		}
 		return ExecResult{}, fmt.Errorf("run in %s: %w", c.rec.Name, err)
 	}
-	return ExecResult{ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr),
-		Duration: res.Duration, TimedOut: res.TimedOut, Truncated: res.Truncated}, nil
+	r := ExecResult{ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr),
+		Duration: res.Duration, TimedOut: res.TimedOut, Truncated: res.Truncated}
+	c.recordRun(argv, r)
+	return r, nil
 }
 
 // Shutdown stops the container — SIGTERM to PID 1, which forwards it to every
@@ -176,9 +186,13 @@ func (c *Container) exec(ctx context.Context, argv []string, cfg runConfig) (Exe
 func (c *Container) Shutdown(ctx context.Context, force bool) error {
 	var err error
 	if c.rec.Persist {
+		c.saveJobLogs(ctx)
 		err = c.m.Stop(ctx, c.rec, force, DefaultStopGrace)
 	} else {
 		err = c.m.Remove(ctx, c.rec, force, DefaultStopGrace)
+		if err == nil || errors.Is(err, ErrContainerGone) {
+			removeInstance(c.rec)
+		}
 	}
 	if errors.Is(err, ErrContainerGone) {
 		return nil // removed meanwhile (by another handle or process): done
@@ -195,6 +209,7 @@ func (c *Container) Destroy(ctx context.Context) error {
 	if err := c.m.Remove(ctx, c.rec, true, 0); err != nil && !errors.Is(err, ErrContainerGone) {
 		return fmt.Errorf("destroy %s: %w", c.rec.Name, err)
 	}
+	removeInstance(c.rec)
 	return nil
 }
 

@@ -29,6 +29,7 @@ func optionMounts(opts Options) []Mount {
 // or not: its files, volumes and configuration stay for Resume. A stopped
 // container is no error.
 func (c *Container) Stop(ctx context.Context, force bool) error {
+	c.saveJobLogs(ctx)
 	if err := c.m.Stop(ctx, c.rec, force, DefaultStopGrace); err != nil {
 		return fmt.Errorf("stop %s: %w", c.rec.Name, err)
 	}
@@ -70,6 +71,7 @@ func (c *Container) Resume(ctx context.Context) error {
 // container's filesystem from the image, keeping name and configuration
 // (volumes, limits, …).
 func (c *Container) Reboot(ctx context.Context, fresh bool) error {
+	c.saveJobLogs(ctx)
 	if err := c.m.Reboot(ctx, c.rec, fresh, DefaultStopGrace); err != nil {
 		return fmt.Errorf("reboot %s: %w", c.rec.Name, err)
 	}
@@ -150,6 +152,7 @@ func PruneIn(ctx context.Context, root, project string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer dropGoneInstances(m, projectRecords(m))
 	n, err := m.Prune(ctx, project)
 	if err != nil {
 		return n, fmt.Errorf("prune: %w", err)

@@ -2,6 +2,7 @@ package pocketdock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	pdrt "github.com/pocketdock/pocketdock/runtime"
@@ -19,12 +20,19 @@ type DoctorOptions struct {
 	Root string
 	// Fix removes what was found.
 	Fix bool
+	// ProjectRoot adds the checks of the project at that root ("" = none):
+	// stale instance directories (their container is gone; Fix removes
+	// them) and containers of the project whose instance directory is gone
+	// (reported; pocketdock rm removes them). Containers of any project
+	// whose instance directory is gone are reported either way.
+	ProjectRoot string
 }
 
-// Doctor lists what the default state root leaked (see DoctorWith); it
-// changes nothing. projectRoot is reserved for project checks ("" = none).
+// Doctor lists what the default state root leaked (see DoctorWith) and,
+// with projectRoot != "", the project's stale instance directories and
+// orphaned containers; it changes nothing.
 func Doctor(ctx context.Context, projectRoot string) (DoctorReport, error) {
-	return DoctorWith(ctx, DoctorOptions{})
+	return DoctorWith(ctx, DoctorOptions{ProjectRoot: projectRoot})
 }
 
 // DoctorWith lists, and with Fix removes, what one state root leaked after a
@@ -37,6 +45,7 @@ func DoctorWith(ctx context.Context, o DoctorOptions) (DoctorReport, error) {
 		return DoctorReport{}, err
 	}
 	rep, err := m.Doctor(ctx, o.Fix)
+	err = errors.Join(err, projectDoctor(m, o, &rep))
 	if err != nil {
 		return rep, fmt.Errorf("doctor: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/pocketdock/pocketdock/image"
+	"github.com/pocketdock/pocketdock/project"
 	pdrt "github.com/pocketdock/pocketdock/runtime"
 )
 
@@ -25,7 +26,7 @@ var (
 	// ErrSessionClosed: a call on a closed Session.
 	ErrSessionClosed = errors.New("session closed")
 	// ErrProjectNotInitialized: no .pocketdock/ project was found.
-	ErrProjectNotInitialized = errors.New("project not initialized")
+	ErrProjectNotInitialized = project.ErrNotInitialized
 	// ErrInvalidArgument: a bad size, percent, port, path, name or option value.
 	ErrInvalidArgument = pdrt.ErrInvalidArgument
 	// ErrConflict: a name or port is already taken.

@@ -62,7 +62,12 @@ type Options struct {
 	Hostname string
 	// Labels are free-form key/value labels stored with the container.
 	Labels map[string]string
-	// Project names the project the container belongs to ("" = none).
+	// Project names the project the container belongs to. "" = the project
+	// of the working directory (the nearest .pocketdock/pocketdock.yaml
+	// above it; none outside a project): the container then gets an
+	// instance directory (DataPath) with its history and logs, and the
+	// project's default_persist and default_profile apply where these
+	// options leave Persist false and both Image and Profile empty.
 	Project string
 	// Pull is the pull policy: "missing" (default), "always" or "never".
 	Pull string
@@ -155,6 +160,10 @@ func manager(root string) (*pdrt.Manager, error) {
 // ErrHostUnsupported (not root), ErrInvalidArgument for an unknown Profile.
 // A failed create leaves nothing behind.
 func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
+	projectRoot, err := joinProject(&opts)
+	if err != nil {
+		return nil, err
+	}
 	opts, profileHint, err := opts.withProfile()
 	if err != nil {
 		return nil, fmt.Errorf("create: %w", err)
@@ -198,6 +207,7 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 	}
 	co.MemLimit, co.CPUPercent, co.Devices = opts.MemLimit, opts.CPUPercent, opts.Devices
 	co.Mounts = optionMounts(opts)
+	co.ProjectRoot = projectRoot
 	rec, err := m.Create(ctx, co)
 	if err != nil {
 		if profileHint != "" && isImageNotFound(err) {
@@ -208,7 +218,11 @@ func CreateNewContainer(ctx context.Context, opts Options) (*Container, error) {
 		}
 		return nil, fmt.Errorf("create: %w", err)
 	}
-	return &Container{m: m, rec: rec}, nil
+	c := &Container{m: m, rec: rec}
+	if err := c.makeInstance(ctx, projectRoot, opts.Profile); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // GetContainer returns a handle to an existing container of the state root

@@ -203,6 +203,7 @@ func (p *Process) Wait(ctx context.Context) (ExecResult, error) {
 	if err != nil {
 		return ExecResult{ExitCode: in.ExitCode}, err
 	}
+	p.saveLog(in)
 	return ExecResult{ExitCode: in.ExitCode, Stdout: snap.Stdout, Stderr: snap.Stderr,
 		Duration: in.EndedAt.Sub(in.StartedAt), Truncated: in.StdoutBytes > in.BufferSize || in.StderrBytes > in.BufferSize}, nil
 }

@@ -44,6 +44,8 @@ type Session struct {
 	pending  bytes.Buffer // output not claimed by a SendAndWait (Read)
 	onOutput []func(stream string, data []byte)
 	w        *sessionWait
+	// log is the session's project log (auto_log), or nil.
+	log *sessionLog
 }
 
 // sessionWait is the state of the SendAndWait in progress.
@@ -127,6 +129,7 @@ func (c *Container) Session(ctx context.Context) (*Session, error) {
 		s.Close()
 		return nil, fmt.Errorf("session in %s: %w", c.rec.Name, err)
 	}
+	s.startLog()
 	return s, nil
 }
 
@@ -240,6 +243,7 @@ func (s *Session) Send(cmd string) error {
 	if strings.IndexByte(cmd, 0) >= 0 {
 		return fmt.Errorf("session in %s: %w: command with a NUL byte", s.c.rec.Name, ErrInvalidArgument)
 	}
+	s.logSend(cmd)
 	return s.write("command eval " + quote(cmd) + "\n")
 }
 
@@ -250,12 +254,13 @@ func (s *Session) Send(cmd string) error {
 // (SIGINT to the processes of the session; the shell itself survives), the
 // result has TimedOut and ExitCode -1, and the session stays usable; if the
 // command does not end within 5 s of the interrupt, the session is closed.
-func (s *Session) SendAndWait(ctx context.Context, cmd string) (ExecResult, error) {
+func (s *Session) SendAndWait(ctx context.Context, cmd string) (res ExecResult, err error) {
 	if strings.IndexByte(cmd, 0) >= 0 {
 		return ExecResult{ExitCode: -1}, fmt.Errorf("session in %s: %w: command with a NUL byte", s.c.rec.Name, ErrInvalidArgument)
 	}
 	s.waitMu.Lock()
 	defer s.waitMu.Unlock()
+	defer func() { s.logResult(cmd, &res) }()
 	var tb [16]byte
 	rand.Read(tb[:])
 	tok := hex.EncodeToString(tb[:])

@@ -26,6 +26,17 @@ type DoctorReport struct {
 	Fixed []string
 	// Healthy counts containers with nothing wrong.
 	Healthy int
+	// StaleInstances are instance directories of the checked project
+	// whose container is gone from this state root (the root package
+	// fills them; also listed in Orphans).
+	StaleInstances []string
+	// OrphanedContainers name containers whose record says they belong
+	// to a project but whose instance directory is gone (the root package
+	// fills them; also listed in Orphans).
+	OrphanedContainers []string
+	// ProjectHealthy counts the checked project's containers whose
+	// instance directory is in place.
+	ProjectHealthy int
 }
 
 // Doctor looks for what this state root leaked: containers whose create was

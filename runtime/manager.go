@@ -133,6 +133,9 @@ type CreateOptions struct {
 	// NoImageCmd leaves the image's ENTRYPOINT/CMD unstarted (it is job 1
 	// otherwise); the builder's RUN containers use it.
 	NoImageCmd bool
+	// ProjectRoot is the project root folder of a container that joins a
+	// project ("" = none); stored in Record.ProjectRoot.
+	ProjectRoot string
 }
 
 // Create resolves the image, makes the container's rootfs, writes its record
@@ -200,6 +203,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (rec *Record, err
 		return nil, err
 	}
 	rec.Mounts = mounts
+	rec.ProjectRoot = o.ProjectRoot
 
 	// Reserve the name: store lock, check, write the creating record.
 	sl, err := m.storeLock()

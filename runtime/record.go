@@ -99,6 +99,10 @@ type Record struct {
 	// (pocketdock's own and the volumes), from the libcontainer config; a
 	// snapshot leaves them out of the diff.
 	MountPoints []string `json:"mount_points,omitempty"`
+	// ProjectRoot is the project root folder (holding .pocketdock/) of a
+	// container that joined a project, "" otherwise; its instance
+	// directory is <ProjectRoot>/.pocketdock/instances/<Name>.
+	ProjectRoot string `json:"project_root,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)

@@ -15,10 +15,13 @@ func newDoctorCmd(g *globals) *cobra.Command {
 		Short: "List (and with --fix remove) what crashed commands left behind in this state root",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := pocketdock.DoctorWith(cmd.Context(), pocketdock.DoctorOptions{Root: g.root, Fix: fix})
+			projectRoot, _ := pocketdock.FindProjectRoot("") // the current folder's project, if any
+			rep, err := pocketdock.DoctorWith(cmd.Context(), pocketdock.DoctorOptions{Root: g.root, Fix: fix, ProjectRoot: projectRoot})
 			if asJSON {
 				if jerr := writeJSON(cmd.OutOrStdout(), map[string]any{
 					"orphans": nonNil(rep.Orphans), "fixed": nonNil(rep.Fixed), "healthy": rep.Healthy,
+					"project_root": projectRoot, "stale_instances": nonNil(rep.StaleInstances),
+					"orphaned_containers": nonNil(rep.OrphanedContainers), "project_healthy": rep.ProjectHealthy,
 				}); jerr != nil {
 					return jerr
 				}
@@ -31,8 +34,12 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			for _, f := range rep.Fixed {
 				fmt.Fprintln(out, "fixed: ", f)
 			}
+			if projectRoot != "" {
+				fmt.Fprintf(out, "project %s: %d healthy instance(s), %d stale instance dir(s), %d orphaned container(s)\n",
+					projectRoot, rep.ProjectHealthy, len(rep.StaleInstances), len(rep.OrphanedContainers))
+			}
 			fmt.Fprintf(out, "%d healthy container(s), %d orphan(s)", rep.Healthy, len(rep.Orphans))
-			if len(rep.Orphans) > 0 && !fix {
+			if len(rep.Orphans) > len(rep.OrphanedContainers) && !fix { // orphaned containers: rm, not --fix
 				fmt.Fprint(out, " (pocketdock doctor --fix removes them)")
 			}
 			fmt.Fprintln(out)

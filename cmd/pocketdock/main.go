@@ -84,6 +84,7 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			} else {
 				logrus.SetLevel(logrus.WarnLevel)
 			}
+			level = projectLogLevel(level, g.verbose)
 			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
 		},
 	}
@@ -103,6 +104,8 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newLifecycleCmds(g)...)
 	root.AddCommand(newBuildCmd(g))
 	root.AddCommand(newProfilesCmd())
+	root.AddCommand(newInitCmd(g), newStatusCmd(g), newQuickstartCmd(g))
+	extendLogsCmd(root, g)
 	// Flag errors are pocketdock's own failures: exit 125.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
