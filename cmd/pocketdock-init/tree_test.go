@@ -1,0 +1,177 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fakeProc lays out a /proc-like folder: pid -> stat line.
+func fakeProc(t *testing.T, stats map[int]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for pid, line := range stats {
+		d := filepath.Join(dir, strconv.Itoa(pid))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "stat"), []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"self", "sys", "0notapid"} {
+		os.Mkdir(filepath.Join(dir, name), 0o755)
+	}
+	return dir
+}
+
+func TestScanProcAndDescendants(t *testing.T) {
+	// 1 agent; 10 a spawner (session 1) whose command 11 leads session 11;
+	// 12, 13 its children, 13 a zombie whose child 14 lives on; 20 a
+	// process of session 11 reparented to 1 (its spawner died); 30 another
+	// command's session; 40 a broken stat.
+	dir := fakeProc(t, map[int]string{
+		1:  "1 (pocketdock-init) S 0 1 1 0",
+		10: "10 (pocketdock-init) S 1 1 1 0",
+		11: "11 (sh) S 10 11 11 0",
+		12: "12 (python3 (x)) R 11 11 11 0",
+		13: "13 (sh) Z 11 11 11 0",
+		14: "14 (sleep) S 13 11 11 0",
+		20: "20 (python3) T 1 11 11 0",
+		30: "30 (sleep) S 1 30 30 0",
+		40: "40 (broken",
+	})
+	procs := scanProc(dir)
+	if len(procs) != 8 || procs[12].ppid != 11 || procs[13].state != 'Z' {
+		t.Fatalf("scanProc: %+v", procs)
+	}
+	if _, ok := procs[40]; ok {
+		t.Fatalf("scanProc kept a broken stat: %+v", procs[40])
+	}
+	sorted := func(p []int) []int { slices.Sort(p); return p }
+
+	live, all := descendants(procs, 10, nil)
+	if got := sorted(live); !slices.Equal(got, []int{11, 12, 14}) {
+		t.Errorf("live descendants of the spawner: %v", got)
+	}
+	if !all[13] || all[20] || all[10] {
+		t.Errorf("all descendants of the spawner: %v", all)
+	}
+	// The session sweep from the agent finds the reparented one too, and
+	// nothing of the other session, nor the spawner, nor the agent itself.
+	live, _ = descendants(procs, 1, inSession(11))
+	if got := sorted(live); !slices.Equal(got, []int{11, 12, 14, 20}) {
+		t.Errorf("session 11 below the agent: %v", got)
+	}
+	if live, _ = descendants(procs, 30, inSession(11)); len(live) != 0 {
+		t.Errorf("session 11 below 30: %v", live)
+	}
+	if !sessionLeaderAlive(os.Getpid()) && os.Getpid() == unixGetsid() {
+		t.Errorf("sessionLeaderAlive(self) = false for a session leader")
+	}
+}
+
+func unixGetsid() int {
+	sid, _ := unix.Getsid(0)
+	return sid
+}
+
+// TestKillSessionCatchesOrphans: a command whose processes keep forking and
+// whose children are orphaned on the way (reparented to this process, a
+// child subreaper, as they are to PID 1 in a container) — the case of a
+// command whose spawner died. killSession leaves none of its session
+// alive, and nothing else is touched.
+func TestKillSessionCatchesOrphans(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Skipf("cannot become a child subreaper: %v", err)
+	}
+	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
+
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", "while :; do (sleep 60 &); sleep 0.01; done")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sid := cmd.Process.Pid
+	t.Cleanup(func() {
+		for _, pid := range sessionMembers(sid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		other.Process.Kill()
+		other.Wait()
+		cmd.Process.Kill()
+		cmd.Wait()
+		// The orphans became our children: reap them.
+		for {
+			pid, err := unix.Wait4(-1, nil, unix.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+	})
+	// Wait for a few orphans of the session below us.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		orphans := 0
+		for pid, e := range scanProc("/proc") {
+			if e.session == sid && e.ppid == os.Getpid() && pid != sid && e.alive() {
+				orphans++
+			}
+		}
+		if orphans >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d orphans of session %d after 20 s", orphans, sid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	killSession(sid)
+	if left := sessionMembers(sid); len(left) > 0 {
+		t.Fatalf("alive in session %d after killSession: %v", sid, left)
+	}
+	if e, ok := readStat(other.Process.Pid); !ok || !e.alive() {
+		t.Fatalf("a process of another session was touched: %+v %v", e, ok)
+	}
+}
+
+// sessionMembers lists the live processes of session sid.
+func sessionMembers(sid int) []int {
+	var pids []int
+	for pid, e := range scanProc("/proc") {
+		if e.session == sid && e.alive() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestReserveThreads(t *testing.T) {
+	before := threadCount()
+	if before == 0 {
+		t.Skip("cannot read /proc/self/task")
+	}
+	// More than there are: new ones start, and they stay (idle).
+	n := before + 4
+	reserveThreads(n)
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond)
+	if after := threadCount(); after < n+1 {
+		t.Fatalf("%d threads before reserveThreads(%d), %d after (want %d: those and the runtime's monitor)", before, n, after, n+1)
+	}
+}
