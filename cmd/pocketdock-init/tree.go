@@ -85,9 +85,11 @@ func (e procEntry) alive() bool {
 	return e.state != 'Z' && e.state != 'X' && e.state != 'x'
 }
 
-// descendants returns, from a scan, the live descendants of root that match
-// (nil: all), with the set of all descendants of root (zombies and
-// non-matching ones included: their children are in the tree too).
+// descendants returns, from a scan, the live descendants of root that are
+// selected, and every descendant of root (zombies included: their children
+// are in the tree too) mapped to whether it is selected. With match nil all
+// are; else those that match and, below them, their descendants (a child
+// that left the session with setsid is still the command's).
 func descendants(procs map[int]procEntry, root int, match func(procEntry) bool) (live []int, all map[int]bool) {
 	children := make(map[int][]int)
 	for pid, e := range procs {
@@ -99,12 +101,17 @@ func descendants(procs map[int]procEntry, root int, match func(procEntry) bool) 
 		p := queue[0]
 		queue = queue[1:]
 		for _, c := range children[p] {
-			if c == root || all[c] {
+			if c == root {
 				continue
 			}
-			all[c] = true
+			if _, seen := all[c]; seen {
+				continue
+			}
+			e := procs[c]
+			sel := match == nil || match(e) || all[p]
+			all[c] = sel
 			queue = append(queue, c)
-			if e := procs[c]; e.alive() && (match == nil || match(e)) {
+			if sel && e.alive() {
 				live = append(live, c)
 			}
 		}
@@ -117,13 +124,14 @@ func inSession(sid int) func(procEntry) bool {
 	return func(e procEntry) bool { return e.session == sid }
 }
 
-// signalTree sends sig to every live descendant of root that matches (nil:
-// all) and returns how many there were. It stops the whole tree first (SIGSTOP, walking again
-// until a walk finds nobody new), so while it signals nobody forks, exits or
-// reparents away: otherwise a child whose parent died of the signal first
-// could leave the tree (when root has exited meanwhile) and be missed, and a
-// fork bomb could outrun the walk. Then sig goes to every member and SIGCONT
-// lets them act on it.
+// signalTree sends sig to every live descendant of root that is selected
+// (see descendants; match nil: all) and returns how many there were. It
+// stops them all first (SIGSTOP, walking again until a walk finds nobody
+// new), so while it signals nobody forks, exits or reparents away:
+// otherwise a child whose parent died of the signal first could leave the
+// tree (when root has exited meanwhile) and be missed, and a fork bomb could
+// outrun the walk. Then sig goes to every member and SIGCONT lets them act
+// on it.
 func signalTree(root int, match func(procEntry) bool, sig syscall.Signal) int {
 	members := map[int]*member{}
 	defer func() {
@@ -138,8 +146,13 @@ func signalTree(root int, match func(procEntry) bool, sig syscall.Signal) int {
 			if _, ok := members[pid]; ok {
 				continue
 			}
-			inTree := func(ppid int) bool { return ppid == root || all[ppid] || members[ppid] != nil }
-			m, ok := openMember(pid, func(e procEntry) bool { return inTree(e.ppid) && (match == nil || match(e)) })
+			// Still below root and selected (by its parent, maybe).
+			want := func(e procEntry) bool {
+				_, inTree := all[e.ppid]
+				return (e.ppid == root || inTree || members[e.ppid] != nil) &&
+					(match == nil || match(e) || all[e.ppid] || members[e.ppid] != nil)
+			}
+			m, ok := openMember(pid, want)
 			if !ok {
 				continue
 			}
@@ -165,8 +178,8 @@ func signalTree(root int, match func(procEntry) bool, sig syscall.Signal) int {
 	return len(members)
 }
 
-// killTree sends SIGKILL to every live descendant of root that matches (nil:
-// all), again and again, until none is left (those that lose their parent
+// killTree sends SIGKILL to every live descendant of root that is selected
+// (see descendants; match nil: all), again and again, until none is left (those that lose their parent
 // reparent to root, a subreaper or PID 1, and stay in the tree).
 func killTree(root int, match func(procEntry) bool) {
 	delay := time.Millisecond
@@ -254,10 +267,12 @@ func cloexecFrom(first int) {
 }
 
 // killSession SIGKILLs every process of session sid below this process
-// (the agent), with killTree, until none is left. It finishes a tree kill
-// whose spawner is gone: the command's processes then hang below PID 1 (or
-// below the agent as a child subreaper, outside a container) and keep the
-// command's session ID unless they called setsid themselves.
+// (the agent), and their descendants, with killTree, until none is left.
+// It finishes a tree kill whose spawner is gone: the command's processes
+// then hang below PID 1 (or below the agent as a child subreaper, outside a
+// container) and keep the command's session ID unless they called setsid;
+// one that did is still found below a process of the session, unless it
+// was orphaned too.
 func killSession(sid int) {
 	killTree(os.Getpid(), inSession(sid))
 }

@@ -36,8 +36,9 @@ func fakeProc(t *testing.T, stats map[int]string) string {
 func TestScanProcAndDescendants(t *testing.T) {
 	// 1 agent; 10 a spawner (session 1) whose command 11 leads session 11;
 	// 12, 13 its children, 13 a zombie whose child 14 lives on; 20 a
-	// process of session 11 reparented to 1 (its spawner died); 30 another
-	// command's session; 40 a broken stat.
+	// process of session 11 reparented to 1 (its spawner died), 21 its
+	// child that left with setsid, 22 that one's zombie child's child; 30
+	// another command's session, 31 its child; 40 a broken stat.
 	dir := fakeProc(t, map[int]string{
 		1:  "1 (pocketdock-init) S 0 1 1 0",
 		10: "10 (pocketdock-init) S 1 1 1 0",
@@ -46,11 +47,15 @@ func TestScanProcAndDescendants(t *testing.T) {
 		13: "13 (sh) Z 11 11 11 0",
 		14: "14 (sleep) S 13 11 11 0",
 		20: "20 (python3) T 1 11 11 0",
+		21: "21 (sleep) S 20 21 21 0",
+		22: "22 (sh) Z 21 21 21 0",
+		23: "23 (sleep) S 22 21 21 0",
 		30: "30 (sleep) S 1 30 30 0",
+		31: "31 (sleep) S 30 30 30 0",
 		40: "40 (broken",
 	})
 	procs := scanProc(dir)
-	if len(procs) != 8 || procs[12].ppid != 11 || procs[13].state != 'Z' {
+	if len(procs) != 12 || procs[12].ppid != 11 || procs[13].state != 'Z' {
 		t.Fatalf("scanProc: %+v", procs)
 	}
 	if _, ok := procs[40]; ok {
@@ -62,14 +67,23 @@ func TestScanProcAndDescendants(t *testing.T) {
 	if got := sorted(live); !slices.Equal(got, []int{11, 12, 14}) {
 		t.Errorf("live descendants of the spawner: %v", got)
 	}
-	if !all[13] || all[20] || all[10] {
-		t.Errorf("all descendants of the spawner: %v", all)
+	if _, ok := all[13]; !ok || !all[13] {
+		t.Errorf("the zombie 13 is not in the spawner's tree: %v", all)
+	}
+	if _, ok := all[20]; ok {
+		t.Errorf("20 is not below the spawner: %v", all)
+	}
+	if _, ok := all[10]; ok {
+		t.Errorf("the root is in its own tree: %v", all)
 	}
 	// The session sweep from the agent finds the reparented one too, and
 	// nothing of the other session, nor the spawner, nor the agent itself.
 	live, _ = descendants(procs, 1, inSession(11))
-	if got := sorted(live); !slices.Equal(got, []int{11, 12, 14, 20}) {
+	if got := sorted(live); !slices.Equal(got, []int{11, 12, 14, 20, 21, 23}) {
 		t.Errorf("session 11 below the agent: %v", got)
+	}
+	if _, all = descendants(procs, 1, inSession(11)); all[31] || all[10] || !all[22] {
+		t.Errorf("selection below the agent: %v", all)
 	}
 	if live, _ = descendants(procs, 30, inSession(11)); len(live) != 0 {
 		t.Errorf("session 11 below 30: %v", live)
@@ -102,7 +116,8 @@ func TestKillSessionCatchesOrphans(t *testing.T) {
 	if err := other.Start(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", "while :; do (sleep 60 &); sleep 0.01; done")
+	// sleep 61 leaves the session (setsid) but stays below a member of it.
+	cmd := exec.Command("sh", "-c", "setsid sleep 61 & while :; do (sleep 60 &); sleep 0.01; done")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -133,7 +148,7 @@ func TestKillSessionCatchesOrphans(t *testing.T) {
 				orphans++
 			}
 		}
-		if orphans >= 3 {
+		if orphans >= 3 && setsidChild(sid) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -141,9 +156,22 @@ func TestKillSessionCatchesOrphans(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	escaped := setsidChild(sid)
+	t.Cleanup(func() { syscall.Kill(escaped, syscall.SIGKILL) })
 	killSession(sid)
 	if left := sessionMembers(sid); len(left) > 0 {
 		t.Fatalf("alive in session %d after killSession: %v", sid, left)
+	}
+	// It got its SIGKILL with the others, but its parent may die first,
+	// which moves it out of the session's tree before it is gone.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e, ok := readStat(escaped)
+		if !ok || !e.alive() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the setsid child %d of session %d survived: %+v", escaped, sid, e)
+		}
 	}
 	if e, ok := readStat(other.Process.Pid); !ok || !e.alive() {
 		t.Fatalf("a process of another session was touched: %+v %v", e, ok)
@@ -174,4 +202,15 @@ func TestReserveThreads(t *testing.T) {
 	if after := threadCount(); after < n+1 {
 		t.Fatalf("%d threads before reserveThreads(%d), %d after (want %d: those and the runtime's monitor)", before, n, after, n+1)
 	}
+}
+
+// setsidChild returns the live child of process sid that runs in a session
+// of its own (0: none yet).
+func setsidChild(sid int) int {
+	for pid, e := range scanProc("/proc") {
+		if e.ppid == sid && e.session == pid && e.alive() {
+			return pid
+		}
+	}
+	return 0
 }
