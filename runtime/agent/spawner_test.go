@@ -66,11 +66,11 @@ func TestDisconnectAfterExitKeepsBackgroundChild(t *testing.T) {
 	if code, err := conn.Wait(); err != nil || code != 3 {
 		t.Fatalf("exit %d, %v; want 3", code, err)
 	}
-	left := processesWithArgs("sleep", "1044")
-	killAtCleanup(t, left...)
-	if len(left) != 1 {
-		t.Fatalf("background sleep: %v", left)
+	// The background child may exec sleep only after sh exited.
+	if !eventually(5*time.Second, func() bool { return len(processesWithArgs("sleep", "1044")) == 1 }) {
+		t.Fatalf("background sleep: %v", processesWithArgs("sleep", "1044"))
 	}
+	killAtCleanup(t, processesWithArgs("sleep", "1044")...)
 	conn.Close()
 	// Give a wrong kill every chance to happen.
 	if eventually(time.Second, func() bool { return len(processesWithArgs("sleep", "1044")) == 0 }) {
