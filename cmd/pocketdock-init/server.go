@@ -116,7 +116,7 @@ func agentMain() {
 	}
 	// PID 1 must keep working when a command fills the pids limit
 	// (threads.go): it then kills the command's tree when the spawner died.
-	reserveThreads(agentThreads)
+	reserveThreadsWithin(agentThreads)
 	s := &server{cmds: make(map[int]*command)}
 	if os.Getpid() != 1 {
 		// Orphans must come to us as they would to PID 1.

@@ -67,7 +67,7 @@ func spawnMain() {
 	// The tree kill must work when the command fills the pids limit: one
 	// P and spare threads started now, while there is room (threads.go).
 	runtime.GOMAXPROCS(1)
-	reserveThreads(spawnerThreads)
+	reserveThreadsWithin(spawnerThreads)
 
 	ignore := make(chan os.Signal, 8)
 	signal.Notify(ignore, append([]os.Signal{syscall.SIGTERM}, ignoredSignals...)...)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -24,6 +25,53 @@ const (
 	// spawnerThreads is how many threads a spawner keeps for goroutines.
 	spawnerThreads = 5
 )
+
+// reserveThreadsWithin is reserveThreads(n), lowered when the container's
+// pids limit is small: the threads to start take at most a quarter of the
+// room it leaves, so a small limit still admits the spawners and commands
+// (and PID 1 does not die of its own reserve).
+func reserveThreadsWithin(n int) {
+	reserveThreads(threadsWithin(n, threadCount(), pidsRoom("/sys/fs/cgroup")))
+}
+
+// threadsWithin returns want, or have plus a quarter of room when that is
+// less (room < 0: no limit).
+func threadsWithin(want, have, room int) int {
+	if room < 0 || want <= have+room/4 {
+		return want
+	}
+	return have + room/4
+}
+
+// pidsRoom returns how many more tasks (processes and threads) the pids
+// limit admits, from pids.max and pids.current under cgroupDir (cgroup v2)
+// or cgroupDir/pids (v1). In a container, /sys/fs/cgroup shows its own
+// cgroup (cgroup namespace). -1: no limit there, or unreadable.
+func pidsRoom(cgroupDir string) int {
+	for _, d := range []string{cgroupDir, cgroupDir + "/pids"} {
+		b, err := os.ReadFile(d + "/pids.max")
+		if err != nil {
+			continue
+		}
+		max, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil { // "max"
+			return -1
+		}
+		b, err = os.ReadFile(d + "/pids.current")
+		if err != nil {
+			return -1
+		}
+		cur, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return -1
+		}
+		if max < cur {
+			return 0
+		}
+		return max - cur
+	}
+	return -1
+}
 
 // reserveThreads makes the runtime hold at least n threads that run
 // goroutines (besides its monitor thread), starting those missing now; all

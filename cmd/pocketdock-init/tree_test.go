@@ -214,3 +214,38 @@ func setsidChild(sid int) int {
 	}
 	return 0
 }
+
+func TestPidsRoomAndThreadsWithin(t *testing.T) {
+	write := func(dir, name, v string) {
+		os.MkdirAll(dir, 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v2 := t.TempDir()
+	write(v2, "pids.max", "64\n")
+	write(v2, "pids.current", "14\n")
+	v1 := t.TempDir()
+	write(filepath.Join(v1, "pids"), "pids.max", "20\n")
+	write(filepath.Join(v1, "pids"), "pids.current", "25\n")
+	unlimited := t.TempDir()
+	write(unlimited, "pids.max", "max\n")
+	write(unlimited, "pids.current", "3\n")
+	for dir, want := range map[string]int{v2: 50, v1: 0, unlimited: -1, t.TempDir(): -1} {
+		if got := pidsRoom(dir); got != want {
+			t.Errorf("pidsRoom(%s) = %d, want %d", dir, got, want)
+		}
+	}
+	for _, tc := range []struct{ want, have, room, out int }{
+		{8, 5, -1, 8},  // no limit
+		{8, 5, 50, 8},  // room enough
+		{8, 5, 8, 7},   // a quarter of 8 more
+		{8, 5, 0, 5},   // none more
+		{8, 10, 40, 8}, // already more than wanted
+		{8, 10, 2, 8},  // nothing to start either way
+	} {
+		if got := threadsWithin(tc.want, tc.have, tc.room); got != tc.out {
+			t.Errorf("threadsWithin(%d, %d, %d) = %d, want %d", tc.want, tc.have, tc.room, got, tc.out)
+		}
+	}
+}
