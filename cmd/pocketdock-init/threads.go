@@ -20,10 +20,12 @@ import (
 // limit: what they do during a kill (one goroutine in a syscall at a time,
 // GOMAXPROCS 1) never needs more threads than they then have.
 const (
-	// agentThreads is how many threads PID 1 keeps for goroutines.
-	agentThreads = 8
-	// spawnerThreads is how many threads a spawner keeps for goroutines.
-	spawnerThreads = 5
+	// agentThreads is how many threads PID 1 has at least (an idle agent
+	// needs about 5; the rest are spare).
+	agentThreads = 10
+	// spawnerThreads is how many threads a spawner has at least (about 5
+	// to start; the rest are spare).
+	spawnerThreads = 7
 )
 
 // reserveThreadsWithin is reserveThreads(n), lowered when the container's
@@ -73,17 +75,28 @@ func pidsRoom(cgroupDir string) int {
 	return -1
 }
 
-// reserveThreads makes the runtime hold at least n threads that run
-// goroutines (besides its monitor thread), starting those missing now; all
-// but the caller's then idle. Each of n goroutines locks itself to a thread
-// and parks until all have, which takes n distinct threads; then all unlock
-// and end, and their threads go to the runtime's idle list, where they stay.
+// reserveThreads makes the process have at least n threads (threadCount),
+// starting those missing now; all but the caller's then idle. See
+// lockThreads for how; the runtime's monitor thread counts too.
 func reserveThreads(n int) {
+	for k := 1; k <= n; k++ {
+		if have := threadCount(); have == 0 || have >= n {
+			return
+		}
+		lockThreads(k)
+	}
+}
+
+// lockThreads makes the runtime hold at least k threads that run
+// goroutines: each of k goroutines locks itself to a thread and parks until
+// all have, which takes k distinct threads; then all unlock and end, and
+// their threads go to the runtime's idle list, where they stay.
+func lockThreads(k int) {
 	var locked, release, done sync.WaitGroup
-	locked.Add(n)
+	locked.Add(k)
 	release.Add(1)
-	done.Add(n)
-	for range n {
+	done.Add(k)
+	for range k {
 		go func() {
 			runtime.LockOSThread()
 			locked.Done()
