@@ -223,18 +223,20 @@ func TestPidsLimitStopsForkBomb(t *testing.T) {
 	if max := keyValue(t, cgroupFile(t, c.ID(), "pids", "pids.events", "pids.events"), "max"); max == 0 {
 		t.Fatalf("pids.events max = 0: the bomb never hit the limit")
 	}
-	// The container is usable again: the tree was killed, commands run. The
-	// kill may still be finishing when the timed-out run returns (under
-	// emulation it takes seconds), so allow a while — a bomb that escaped the
-	// kill would keep the container full for good.
+	// The container is usable again: the tree was killed (PID 1 is all
+	// that is left), commands run. The kill may still be finishing when the
+	// timed-out run returns (under emulation it takes seconds), so allow a
+	// while — a bomb that escaped the kill would keep the container full for
+	// good.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err = c.Run(ctx, "echo alive")
-		if err == nil && res.Stdout == "alive\n" {
+		procs := cgroupProcs(t, c.ID())
+		if err == nil && res.Stdout == "alive\n" && len(procs) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the bomb: %+v %v (the bomb's stderr ended: %q)", res, err, bombStderr)
+			t.Fatalf("after the bomb: %+v %v, %d processes in the container (the bomb's stderr ended: %q)", res, err, len(procs), bombStderr)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

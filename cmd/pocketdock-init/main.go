@@ -49,6 +49,17 @@
 // reparent to PID 1. A tree kill signals every live descendant (found by
 // walking the PPid chains in /proc), repeating for SIGKILL until none is
 // left, and only then lets the spawner exit.
+//
+// # Full pids limit
+//
+// A command can fill the container's pids limit (a fork bomb), and a Go
+// process that then needs one more thread dies. So both modes run with one
+// P and keep spare threads started while there was room (threads.go). Should
+// a spawner die all the same — while its command runs, or in the middle of a
+// tree kill — the agent finishes the job: it kills every process below it
+// that still has the command's session ID (the same stop-then-kill walk),
+// and only then reports the exit (137 when the command was not being killed
+// already).
 package main
 
 import (

@@ -46,7 +46,7 @@ type command struct {
 	// mainPid is the command's own pid, which is also its session ID (the
 	// spawner starts it with setsid); 0 until the spawner reported it.
 	mainPid int
-	// killed: a tree kill was asked for.
+	// killed: a tree kill was asked for while the spawner ran.
 	killed bool
 }
 
@@ -55,21 +55,22 @@ type command struct {
 func (c *command) signal(sig syscall.Signal) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sig == syscall.SIGKILL && !c.killed {
-		c.killed = true
-		if c.exited && c.mainPid > 0 {
-			// The spawner is already gone (it can die when a fork bomb
-			// fills the pids limit): sweep the command's session here.
-			go killSession(c.mainPid)
-		}
-	}
 	if c.exited || c.ctl == nil {
 		return
+	}
+	if sig == syscall.SIGKILL {
+		c.killed = true
 	}
 	c.ctl.Write([]byte{byte(sig)})
 }
 
-// reaped records the spawner's exit.
+// reaped records the spawner's exit. The command is done then, unless its
+// tree must still be killed here: the spawner ended while the command ran
+// (it died: its Go runtime cannot start a thread when a fork bomb fills the
+// pids limit), or a tree kill was asked for (the spawner may have died in
+// the middle of it). The command's processes, below the agent now, keep the
+// command's session ID: killSession ends them, and only then is the exit
+// reported.
 func (c *command) reaped(code int) {
 	c.mu.Lock()
 	c.exited = true
@@ -78,13 +79,22 @@ func (c *command) reaped(code int) {
 		c.ctl.Close()
 		c.ctl = nil
 	}
-	if c.killed && c.mainPid > 0 {
-		// Whatever of the killed tree outlived its spawner (reparented to
-		// PID 1) still carries the command's session ID.
-		go killSession(c.mainPid)
+	sid := c.mainPid
+	orphaned := sid > 0 && sessionLeaderAlive(sid)
+	sweep := sid > 0 && (c.killed || orphaned)
+	if orphaned && !c.killed {
+		logf("the spawner of command %d ended (status %d) while the command ran; killing the command's tree", sid, code)
+		c.code = 128 + int(syscall.SIGKILL)
 	}
 	c.mu.Unlock()
-	close(c.done)
+	if !sweep {
+		close(c.done)
+		return
+	}
+	go func() {
+		killSession(sid)
+		close(c.done)
+	}()
 }
 
 // server is the agent's state.
@@ -104,6 +114,9 @@ func agentMain() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
+	// PID 1 must keep working when a command fills the pids limit
+	// (threads.go): it then kills the command's tree when the spawner died.
+	reserveThreadsWithin(agentThreads)
 	s := &server{cmds: make(map[int]*command)}
 	if os.Getpid() != 1 {
 		// Orphans must come to us as they would to PID 1.
@@ -380,6 +393,9 @@ func (s *server) start(req *agent.ExecRequest, fds []int) (*command, int, error)
 		unix.Close(sp[1])
 		return nil, 0, fmt.Errorf("pipe: %w", err)
 	}
+	// Read through the runtime's poller: a read blocked in the kernel
+	// would hold a thread (threads.go).
+	unix.SetNonblock(sp[0], true)
 	statusR := os.NewFile(uintptr(sp[0]), "status")
 	ctlW := os.NewFile(uintptr(cp[1]), "control")
 	defer statusR.Close()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 
@@ -63,6 +64,10 @@ func spawnMain() {
 		os.Exit(1)
 	}
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	// The tree kill must work when the command fills the pids limit: one
+	// P and spare threads started now, while there is room (threads.go).
+	runtime.GOMAXPROCS(1)
+	reserveThreadsWithin(spawnerThreads)
 
 	ignore := make(chan os.Signal, 8)
 	signal.Notify(ignore, append([]os.Signal{syscall.SIGTERM}, ignoredSignals...)...)
@@ -191,13 +196,13 @@ func superviseCommand(mainPid int, ctl *os.File, sigchld <-chan os.Signal) {
 					if !killing {
 						killing = true
 						go func() {
-							killTree(self)
+							killTree(self, nil)
 							killDone <- struct{}{}
 						}()
 					}
 					continue
 				}
-				signalTree(self, sig)
+				signalTree(self, nil, sig)
 			}
 		case <-killDone:
 			killing = false

@@ -42,38 +42,58 @@ func parseStat(b []byte) (procEntry, bool) {
 }
 
 func readStat(pid int) (procEntry, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return readStatIn("/proc", pid)
+}
+
+// readStatIn reads /proc/<pid>/stat under procDir (a procfs mount, or a
+// folder laid out like one in tests).
+func readStatIn(procDir string, pid int) (procEntry, bool) {
+	b, err := os.ReadFile(procDir + "/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return procEntry{}, false
 	}
 	return parseStat(b)
 }
 
-// liveDescendants returns the pids of every descendant of root that is not
-// a zombie, with the set of all descendants (zombies included).
-func liveDescendants(root int) (live []int, all map[int]bool) {
-	d, err := os.Open("/proc")
+// scanProc reads the stat of every process under procDir, by pid; entries
+// that vanish or do not parse are left out.
+func scanProc(procDir string) map[int]procEntry {
+	d, err := os.Open(procDir)
 	if err != nil {
-		return nil, nil
+		return nil
 	}
 	names, _ := d.Readdirnames(-1)
 	d.Close()
-	children := make(map[int][]int)
-	states := make(map[int]byte)
+	procs := make(map[int]procEntry, len(names))
 	for _, n := range names {
-		if n[0] < '0' || n[0] > '9' {
+		if n == "" || n[0] < '1' || n[0] > '9' {
 			continue
 		}
 		pid, err := strconv.Atoi(n)
 		if err != nil {
 			continue
 		}
-		e, ok := readStat(pid)
-		if !ok {
-			continue
+		if e, ok := readStatIn(procDir, pid); ok {
+			procs[pid] = e
 		}
+	}
+	return procs
+}
+
+// alive reports a process that has not exited (zombies have).
+func (e procEntry) alive() bool {
+	return e.state != 'Z' && e.state != 'X' && e.state != 'x'
+}
+
+// descendants returns, from a scan, the live descendants of root that are
+// selected, and every descendant of root (zombies included: their children
+// are in the tree too) mapped to whether it is selected. With match nil all
+// are; else those that match and, below them, their descendants (a child
+// that left the session with setsid is still the command's).
+func descendants(procs map[int]procEntry, root int, match func(procEntry) bool) (live []int, all map[int]bool) {
+	children := make(map[int][]int)
+	for pid, e := range procs {
 		children[e.ppid] = append(children[e.ppid], pid)
-		states[pid] = e.state
 	}
 	all = make(map[int]bool)
 	queue := []int{root}
@@ -81,12 +101,17 @@ func liveDescendants(root int) (live []int, all map[int]bool) {
 		p := queue[0]
 		queue = queue[1:]
 		for _, c := range children[p] {
-			if c == root || all[c] {
+			if c == root {
 				continue
 			}
-			all[c] = true
+			if _, seen := all[c]; seen {
+				continue
+			}
+			e := procs[c]
+			sel := match == nil || match(e) || all[p]
+			all[c] = sel
 			queue = append(queue, c)
-			if s := states[c]; s != 'Z' && s != 'X' && s != 'x' {
+			if sel && e.alive() {
 				live = append(live, c)
 			}
 		}
@@ -94,14 +119,20 @@ func liveDescendants(root int) (live []int, all map[int]bool) {
 	return live, all
 }
 
-// signalTree sends sig to every live descendant of root and returns how
-// many there were. It stops the whole tree first (SIGSTOP, walking again
-// until a walk finds nobody new), so while it signals nobody forks, exits or
-// reparents away: otherwise a child whose parent died of the signal first
-// could leave the tree (when root has exited meanwhile) and be missed, and a
-// fork bomb could outrun the walk. Then sig goes to every member and SIGCONT
-// lets them act on it.
-func signalTree(root int, sig syscall.Signal) int {
+// inSession matches the processes of session sid.
+func inSession(sid int) func(procEntry) bool {
+	return func(e procEntry) bool { return e.session == sid }
+}
+
+// signalTree sends sig to every live descendant of root that is selected
+// (see descendants; match nil: all) and returns how many there were. It
+// stops them all first (SIGSTOP, walking again until a walk finds nobody
+// new), so while it signals nobody forks, exits or reparents away:
+// otherwise a child whose parent died of the signal first could leave the
+// tree (when root has exited meanwhile) and be missed, and a fork bomb could
+// outrun the walk. Then sig goes to every member and SIGCONT lets them act
+// on it.
+func signalTree(root int, match func(procEntry) bool, sig syscall.Signal) int {
 	members := map[int]*member{}
 	defer func() {
 		for _, m := range members {
@@ -109,14 +140,19 @@ func signalTree(root int, sig syscall.Signal) int {
 		}
 	}()
 	for {
-		live, all := liveDescendants(root)
+		live, all := descendants(scanProc("/proc"), root, match)
 		found := false
 		for _, pid := range live {
 			if _, ok := members[pid]; ok {
 				continue
 			}
-			inTree := func(ppid int) bool { return ppid == root || all[ppid] || members[ppid] != nil }
-			m, ok := openMember(pid, inTree)
+			// Still below root and selected (by its parent, maybe).
+			want := func(e procEntry) bool {
+				_, inTree := all[e.ppid]
+				return (e.ppid == root || inTree || members[e.ppid] != nil) &&
+					(match == nil || match(e) || all[e.ppid] || members[e.ppid] != nil)
+			}
+			m, ok := openMember(pid, want)
 			if !ok {
 				continue
 			}
@@ -142,12 +178,12 @@ func signalTree(root int, sig syscall.Signal) int {
 	return len(members)
 }
 
-// killTree sends SIGKILL to every live descendant of root, again and again,
-// until none is left (those that lose their parent reparent to root, a
-// subreaper, and stay in the tree).
-func killTree(root int) {
+// killTree sends SIGKILL to every live descendant of root that is selected
+// (see descendants; match nil: all), again and again, until none is left (those that lose their parent
+// reparent to root, a subreaper or PID 1, and stay in the tree).
+func killTree(root int, match func(procEntry) bool) {
 	delay := time.Millisecond
-	for signalTree(root, syscall.SIGKILL) > 0 {
+	for signalTree(root, match, syscall.SIGKILL) > 0 {
 		time.Sleep(delay)
 		if delay < 20*time.Millisecond {
 			delay *= 2
@@ -162,11 +198,12 @@ type member struct {
 	pid, fd int
 }
 
-// openMember opens pid if it is (still) in the tree: its parent passes inTree.
-func openMember(pid int, inTree func(ppid int) bool) (*member, bool) {
+// openMember opens pid if it is (still) one to signal: its stat, read once
+// the pidfd holds the process, passes want.
+func openMember(pid int, want func(procEntry) bool) (*member, bool) {
 	if pidfdUnsupported.Load() {
 		e, ok := readStat(pid)
-		if !ok || !inTree(e.ppid) {
+		if !ok || !want(e) {
 			return nil, false
 		}
 		return &member{pid: pid, fd: -1}, true
@@ -178,10 +215,10 @@ func openMember(pid int, inTree func(ppid int) bool) (*member, bool) {
 		}
 		// ENOSYS (old kernel) or EPERM (a seccomp profile without pidfd).
 		pidfdUnsupported.Store(true)
-		return openMember(pid, inTree)
+		return openMember(pid, want)
 	}
 	e, ok := readStat(pid)
-	if !ok || !inTree(e.ppid) {
+	if !ok || !want(e) {
 		unix.Close(fd)
 		return nil, false
 	}
@@ -229,45 +266,21 @@ func cloexecFrom(first int) {
 	}
 }
 
-// killSession SIGKILLs every process whose session ID is sid, stopping each
-// pass's finds first so none forks meanwhile, until a pass finds none (at
-// most a minute). It backs up a tree kill whose spawner died: a command's
-// processes keep its session unless they call setsid themselves.
-//
-// Only as PID 1: then /proc shows the container's processes alone; an agent
-// run as an ordinary process (tests) must never sweep the host's.
+// killSession SIGKILLs every process of session sid below this process
+// (the agent), and their descendants, with killTree, until none is left.
+// It finishes a tree kill whose spawner is gone: the command's processes
+// then hang below PID 1 (or below the agent as a child subreaper, outside a
+// container) and keep the command's session ID unless they called setsid;
+// one that did is still found below a process of the session, unless it
+// was orphaned too.
 func killSession(sid int) {
-	self := os.Getpid()
-	if self != 1 {
-		return
-	}
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		var found []int
-		d, err := os.Open("/proc")
-		if err != nil {
-			return
-		}
-		names, _ := d.Readdirnames(-1)
-		d.Close()
-		for _, n := range names {
-			pid, err := strconv.Atoi(n)
-			if err != nil || pid == self || pid == 1 {
-				continue
-			}
-			if e, ok := readStat(pid); ok && e.session == sid && e.state != 'Z' && e.state != 'X' {
-				found = append(found, pid)
-			}
-		}
-		if len(found) == 0 {
-			return
-		}
-		for _, pid := range found {
-			syscall.Kill(pid, syscall.SIGSTOP)
-		}
-		for _, pid := range found {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	killTree(os.Getpid(), inSession(sid))
+}
+
+// sessionLeaderAlive reports whether pid runs (not a zombie) as the leader
+// of its own session: a command's main process, started with setsid, until
+// it exits (a pid reused meanwhile would have to call setsid too).
+func sessionLeaderAlive(pid int) bool {
+	e, ok := readStat(pid)
+	return ok && e.alive() && e.session == pid
 }
