@@ -62,12 +62,12 @@ func registryKey(arg string) (key, registry string, err error) {
 		return "", "", bad("empty")
 	}
 	registry, _, _ = strings.Cut(k, "/")
-	named, perr := reference.ParseNamed(registry + "/x")
+	named, perr := reference.ParseNormalizedNamed(registry + "/x")
 	if perr != nil || reference.Domain(named) != registry {
 		return "", "", bad("not a registry host name")
 	}
 	if strings.Contains(k, "/") {
-		named, perr := reference.ParseNamed(k)
+		named, perr := reference.ParseNormalizedNamed(k)
 		if perr != nil {
 			return "", "", bad(perr.Error())
 		}

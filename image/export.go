@@ -188,7 +188,6 @@ func (s *Store) writeArchive(ctx context.Context, plan []exportItem, dst *os.Fil
 		return err
 	}
 	defer func() { _ = pc.Destroy() }()
-	sys := s.sys
 	var copyErr error
 	for _, it := range plan {
 		src, err := istorage.Transport.NewStoreReference(s.store, nil, it.id)
@@ -196,21 +195,20 @@ func (s *Store) writeArchive(ctx context.Context, plan []exportItem, dst *os.Fil
 			copyErr = err
 			break
 		}
-		tags := it.tags
-		if len(tags) == 0 {
-			tags = []reference.NamedTagged{nil}
+		// One copy per image: the archive writer cannot take the same image
+		// twice, so the tags beyond the first ride along as additional tags.
+		var first reference.NamedTagged
+		srcSys, destSys := s.sys, s.sys
+		if len(it.tags) > 0 {
+			first = it.tags[0]
+			destSys.DockerArchiveAdditionalTags = it.tags[1:]
 		}
-		for _, tag := range tags {
-			dest, err := aw.NewReference(tag)
-			if err == nil {
-				_, err = copy.Image(ctx, pc, dest, src, &copy.Options{ReportWriter: progress, SourceCtx: &sys, DestinationCtx: &sys})
-			}
-			if err != nil {
-				copyErr = fmt.Errorf("image %s: %w", it.id, err)
-				break
-			}
+		dest, err := aw.NewReference(first)
+		if err == nil {
+			_, err = copy.Image(ctx, pc, dest, src, &copy.Options{ReportWriter: progress, SourceCtx: &srcSys, DestinationCtx: &destSys})
 		}
-		if copyErr != nil {
+		if err != nil {
+			copyErr = fmt.Errorf("image %s: %w", it.id, err)
 			break
 		}
 	}
