@@ -14,6 +14,7 @@ import (
 func addDefaultCommands(root *cobra.Command) {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
+	groupCommands(root)
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "help":
@@ -44,4 +45,45 @@ func addDefaultCommands(root *cobra.Command) {
 			}
 		}
 	}
+}
+
+// commandGroups are the groups of API.md's CLI table, in its order, with
+// their commands; a command missing from it is listed under "Additional
+// Commands".
+var commandGroups = []struct {
+	id, title string
+	names     []string
+}{
+	{"start", "Start:", []string{"quickstart"}},
+	{"project", "Projects:", []string{"init", "status", "doctor", "logs"}},
+	{"lifecycle", "Containers:", []string{"create", "run", "exec", "shell", "reboot", "pause", "unpause", "stop", "resume", "shutdown", "snapshot", "prune", "rm"}},
+	{"info", "Information:", []string{"list", "info", "top", "jobs"}},
+	{"files", "Files:", []string{"push", "pull", "cp"}},
+	{"images", "Images:", []string{"profiles", "build", "export", "import", "images", "tag", "rmi", "login", "logout"}},
+	{"other", "Other:", []string{"completion", "version", "help"}},
+}
+
+// groupCommands sorts the root's commands into commandGroups for --help
+// (groups with no command present are left out).
+func groupCommands(root *cobra.Command) {
+	present := map[string]*cobra.Command{}
+	for _, c := range root.Commands() {
+		present[c.Name()] = c
+	}
+	for _, g := range commandGroups {
+		added := false
+		for _, n := range g.names {
+			c := present[n]
+			if c == nil || c.GroupID != "" {
+				continue
+			}
+			if !added {
+				root.AddGroup(&cobra.Group{ID: g.id, Title: g.title})
+				added = true
+			}
+			c.GroupID = g.id
+		}
+	}
+	root.SetHelpCommandGroupID("other")
+	root.SetCompletionCommandGroupID("other")
 }
