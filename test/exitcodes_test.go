@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -39,5 +40,37 @@ func TestCLIExitCodes(t *testing.T) {
 		if code != c.code || !strings.Contains(strings.ToLower(errs), c.stderr) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.stderr)
 		}
+	}
+}
+
+// Docker habits and --json on the read commands, through the real binary.
+func TestCLIDockerHabitsJSON(t *testing.T) {
+	needRoot(t)
+	name := "cli-habits"
+	if _, errs, code := cli(t, "create", "--image", busyboxImage, "--name", name, "--pull", "never"); code != 0 {
+		t.Fatalf("create: %d %s", code, errs)
+	}
+	t.Cleanup(func() { cli(t, "rm", name) })
+	for _, c := range []struct {
+		args []string
+		want string // in the JSON document
+	}{
+		{[]string{"ps", "--json"}, `"name": "` + name + `"`},
+		{[]string{"inspect", "--json", name}, `"status": "running"`},
+		{[]string{"top", "--json", name}, `"command"`},
+		{[]string{"jobs", "--json", name}, `[]`},
+		{[]string{"images", "--json"}, `"docker.io/pocketdock/busybox:latest"`},
+		{[]string{"version", "--json"}, `"version"`},
+		{[]string{"doctor", "--json"}, `"healthy"`},
+	} {
+		out, errs, code := cli(t, c.args...)
+		var doc any
+		if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want one JSON document with %s", c.args, code, out, errs, c.want)
+		}
+	}
+	out, _, code := cli(t, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "__start_pocketdock") {
+		t.Errorf("completion bash: %d, %d bytes", code, len(out))
 	}
 }
