@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	dockerarchive "go.podman.io/image/v5/docker/archive"
 	"go.podman.io/image/v5/docker/reference"
 	istorage "go.podman.io/image/v5/storage"
+	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +39,8 @@ type exportItem struct {
 // Export writes images into one docker-archive at path, loadable by
 // `docker load`, `podman load` and Import. refs selects them: nil or empty
 // means every image of the store with every name (images without a name are
-// written untagged); otherwise each ref is resolved like Image — a ref that
+// written untagged; a damaged image — one without a manifest, as a killed
+// copy can leave — is skipped with a warning); otherwise each ref is resolved like Image — a ref that
 // names an image writes that name, a ref that is an image ID or ID prefix
 // writes all of the image's names. An image selected twice is written once
 // with the union of its tags (the archive holds each layer once).
@@ -50,8 +53,8 @@ type exportItem struct {
 // progress (when non-nil) receives containers/image's copy progress.
 //
 // Returns what was written, in order. Errors: ErrImageNotFound for a ref
-// matching no image; ErrInvalidArgument for a malformed or ambiguous ref, an
-// empty store, a path that is a folder or whose folder does not exist;
+// matching no image; ErrInvalidArgument for a malformed or ambiguous ref, a
+// damaged image named by a ref, a store with no intact image, a path that is a folder or whose folder does not exist;
 // I/O and copy errors wrapped with the path.
 func (s *Store) Export(ctx context.Context, refs []string, path string, progress io.Writer) ([]ExportedImage, error) {
 	plan, err := s.exportPlan(refs)
@@ -88,6 +91,14 @@ func (s *Store) Export(ctx context.Context, refs []string, path string, progress
 		res = append(res, e)
 	}
 	return res, nil
+}
+
+// hasManifest reports whether a storage image has a manifest, which every
+// complete image copied by containers/image has.
+func hasManifest(img *storage.Image) bool {
+	return slices.ContainsFunc(img.BigDataNames, func(n string) bool {
+		return strings.HasPrefix(n, storage.ImageDigestBigDataKey)
+	})
 }
 
 // isGzipName reports whether an export path asks for gzip compression.
@@ -128,7 +139,14 @@ func (s *Store) exportPlan(refs []string) ([]exportItem, error) {
 			return nil, fmt.Errorf("%w: the store holds no images to export", ErrInvalidArgument)
 		}
 		for _, img := range images {
+			if !hasManifest(&img) {
+				slog.Warn("export: skipping a damaged image (no manifest, as a killed copy leaves one); remove it with pocketdock rmi", "id", img.ID, "names", img.Names)
+				continue
+			}
 			add(img.ID, img.Names)
+		}
+		if len(plan) == 0 {
+			return nil, fmt.Errorf("%w: the store holds no intact images to export", ErrInvalidArgument)
 		}
 		return plan, nil
 	}
@@ -136,6 +154,9 @@ func (s *Store) exportPlan(refs []string) ([]exportItem, error) {
 		img, err := s.lookup(ref)
 		if err != nil {
 			return nil, err
+		}
+		if !hasManifest(img) {
+			return nil, fmt.Errorf("image %q (%s): %w: it is damaged (no manifest, as a killed copy leaves one); remove it with pocketdock rmi %s", ref, img.ID, ErrInvalidArgument, img.ID)
 		}
 		if name := s.matchedName(img, ref); name != "" {
 			add(img.ID, []string{name})

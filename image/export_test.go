@@ -299,3 +299,22 @@ func TestAuthFileFromEnvironment(t *testing.T) {
 		t.Errorf("defaults: %q %q", sys.AuthFilePath, sys.DockerCompatAuthFilePath)
 	}
 }
+
+// A damaged image (no manifest, as a killed copy leaves) is skipped by an
+// export of everything and refused when named.
+func TestExportSkipsDamagedImage(t *testing.T) {
+	s, _ := openStore(t)
+	good := importOne(t, s, dockerArchive(t, "pocketdock/a:latest", "a"), "")
+	bad, err := s.Storage().CreateImage("", []string{"localhost/damaged:1"}, good.TopLayer, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "all.tar")
+	done, err := s.Export(context.Background(), nil, path, nil)
+	if err != nil || len(done) != 1 || done[0].ID != good.ID {
+		t.Fatalf("Export(all) with a damaged image = %+v, %v; want only %s", done, err, good.ID)
+	}
+	if _, err := s.Export(context.Background(), []string{"localhost/damaged:1"}, path, nil); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), bad.ID) {
+		t.Errorf("Export(damaged) = %v, want ErrInvalidArgument naming %s", err, bad.ID)
+	}
+}

@@ -59,7 +59,6 @@ func TestCLIDockerHabitsJSON(t *testing.T) {
 		{[]string{"inspect", "--json", name}, `"status": "running"`},
 		{[]string{"top", "--json", name}, `"command"`},
 		{[]string{"jobs", "--json", name}, `[]`},
-		{[]string{"images", "--json"}, `"docker.io/pocketdock/busybox:latest"`},
 		{[]string{"version", "--json"}, `"version"`},
 		{[]string{"doctor", "--json"}, `"healthy"`},
 	} {

@@ -94,45 +94,50 @@ func imageNames(t *testing.T, r cliRun) map[string][]string {
 	return m
 }
 
-// tagExtra gives the fixtures extra names in the shared test root (removed
-// again when the test ends) and returns them.
-func tagExtra(t *testing.T) []string {
+// exportSource makes a fresh state root holding both fixtures, imported
+// through the CLI, with extra names, and returns it with the extra names.
+// Its own root keeps the test apart from what other tests leave in the
+// shared one.
+func exportSource(t *testing.T) (cliRun, []string) {
 	t.Helper()
-	shared := cliRun{root: stateRoot}
+	src := cliRun{root: freshRoot(t)}
+	for _, f := range []string{"busybox.tar", "minimal-python.tar"} {
+		if _, errs, code := src.run(t, "import", filepath.Join(fixturesDir(), f)); code != 0 {
+			t.Fatalf("import %s: %d %s", f, code, errs)
+		}
+	}
 	extra := map[string][]string{
 		busyboxImage: {"bb-extra:1", "docker.io/pdtest/busybox:two"},
 		pythonImage:  {"localhost/py:extra"},
 	}
 	var names []string
-	for src, dsts := range extra {
-		_, errs, code := shared.run(t, append([]string{"tag", src}, dsts...)...)
-		if code != 0 {
-			t.Fatalf("tag %s %v: %d %s", src, dsts, code, errs)
+	for img, dsts := range extra {
+		if _, errs, code := src.run(t, append([]string{"tag", img}, dsts...)...); code != 0 {
+			t.Fatalf("tag %s %v: %d %s", img, dsts, code, errs)
 		}
 		names = append(names, dsts...)
 	}
-	t.Cleanup(func() {
-		for _, n := range names {
-			shared.run(t, "rmi", n) // the images keep their other names
-		}
-	})
-	return names
+	return src, names
 }
 
 // export --all -o x.tar.gz, then import into a fresh root restores every
-// image with every tag.
-func TestCLIExportAllImportRestoresTags(t *testing.T) {
+// image with every tag; podman load accepts the export too.
+func TestCLIExportImport(t *testing.T) {
 	needRoot(t)
-	tagExtra(t)
-	shared := cliRun{root: stateRoot}
-	want := imageNames(t, shared)
+	src, extra := exportSource(t)
+	t.Run("restore", func(t *testing.T) { exportRestores(t, src) })
+	t.Run("podman load", func(t *testing.T) { podmanLoadsExport(t, src, extra) })
+}
+
+func exportRestores(t *testing.T, src cliRun) {
+	want := imageNames(t, src)
 	if !slices.Contains(want[imageID(t, want, "docker.io/pocketdock/busybox:latest")], "localhost/bb-extra:1") {
 		t.Fatalf("tag did not add localhost/bb-extra:1: %v", want)
 	}
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "x.tar.gz")
-	out, errs, code := shared.run(t, "export", "--all", "-o", archive)
-	if code != 0 || !strings.Contains(out, "Exported") {
+	out, errs, code := src.run(t, "export", "--all", "-o", archive)
+	if code != 0 || !strings.Contains(out, "Exported 2 image(s) with 5 tag(s)") {
 		t.Fatalf("export --all: %d %q %q", code, out, errs)
 	}
 	if b, err := os.ReadFile(archive); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
@@ -149,12 +154,12 @@ func TestCLIExportAllImportRestoresTags(t *testing.T) {
 	if got := imageNames(t, fresh); !equalNames(got, want) {
 		t.Errorf("fresh root after import:\n got  %v\n want %v", got, want)
 	}
-	// The restored image runs.
+	// The restored images run.
 	name := "xfer-run"
-	if _, errs, code := fresh.run(t, "create", "--image", "bb-extra:1", "--name", name, "--pull", "never"); code != 0 {
+	if _, errs, code := fresh.run(t, "create", "--image", "localhost/py:extra", "--name", name, "--pull", "never"); code != 0 {
 		t.Fatalf("create from an imported tag: %d %s", code, errs)
 	}
-	if out, errs, code := fresh.run(t, "run", name, "--", "echo restored"); code != 0 || out != "restored\n" {
+	if out, errs, code := fresh.run(t, "run", name, "--", "python3 -c 'print(\"restored\")'"); code != 0 || out != "restored\n" {
 		t.Errorf("run in the restored image: %d %q %q", code, out, errs)
 	}
 	fresh.run(t, "rm", name)
@@ -183,26 +188,23 @@ func equalNames(a, b map[string][]string) bool {
 	return true
 }
 
-// podman load (a private --root/--runroot, vfs) accepts the exported
-// archive and lists every tag.
-func TestPodmanLoadsExport(t *testing.T) {
-	needRoot(t)
+// podmanLoadsExport: podman load (a private --root/--runroot, vfs) accepts
+// the exported archive and lists every tag.
+func podmanLoadsExport(t *testing.T, src cliRun, names []string) {
 	podman, err := exec.LookPath("podman")
 	if err != nil {
 		t.Skip("podman is not installed: cannot check that podman load accepts the export")
 	}
-	names := tagExtra(t)
-	shared := cliRun{root: stateRoot}
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "x.tar")
 	gz := filepath.Join(dir, "x.tgz")
 	for _, p := range []string{plain, gz} {
-		if _, errs, code := shared.run(t, "save", "-o", p, "--all"); code != 0 {
+		if _, errs, code := src.run(t, "save", "-o", p, "--all"); code != 0 {
 			t.Fatalf("save -o %s: %d %s", p, code, errs)
 		}
 	}
 	var want []string
-	for _, ns := range imageNames(t, shared) {
+	for _, ns := range imageNames(t, src) {
 		want = append(want, ns...)
 	}
 	for _, n := range names {
@@ -212,7 +214,17 @@ func TestPodmanLoadsExport(t *testing.T) {
 	}
 	sort.Strings(want)
 
-	pd := t.TempDir() // podman's private storage; vfs leaves no mounts
+	// podman's private storage (vfs leaves no mounts); a short path: podman
+	// refuses a runroot longer than 50 characters.
+	pd, err := os.MkdirTemp("", "pd-podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(pd); err != nil {
+			t.Errorf("removing podman's private storage: %v", err)
+		}
+	})
 	podmanRun := func(args ...string) (string, error) {
 		base := []string{"--root", filepath.Join(pd, "root"), "--runroot", filepath.Join(pd, "run"),
 			"--tmpdir", filepath.Join(pd, "libpod-tmp"), "--storage-driver", "vfs",
