@@ -309,6 +309,11 @@ func TestExportSkipsDamagedImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// List shows it (so it can be removed by ID).
+	list, err := s.List()
+	if err != nil || len(list) != 2 {
+		t.Fatalf("List with a damaged image = %d images, %v; want 2", len(list), err)
+	}
 	path := filepath.Join(t.TempDir(), "all.tar")
 	done, err := s.Export(context.Background(), nil, path, nil)
 	if err != nil || len(done) != 1 || done[0].ID != good.ID {
