@@ -48,9 +48,53 @@ func ExportImages(ctx context.Context, root string, refs []string, all bool, pat
 	if err != nil {
 		return nil, err
 	}
+	return exportedImages(done), nil
+}
+
+// ExportImagesTo is ExportImages writing the archive to w (gzip-compressed
+// when gz), as `docker save IMAGE > FILE` does; what reached w before an
+// error is a partial archive. Errors as ExportImages'.
+func ExportImagesTo(ctx context.Context, root string, refs []string, all bool, w io.Writer, gz bool, progress io.Writer) ([]ExportedImage, error) {
+	switch {
+	case all && len(refs) > 0:
+		return nil, fmt.Errorf("export: %w: all images or the images %q, not both", ErrInvalidArgument, refs)
+	case !all && len(refs) == 0:
+		return nil, fmt.Errorf("export: %w: no images named (name images, or export all)", ErrInvalidArgument)
+	}
+	s, err := imageStore(root)
+	if err != nil {
+		return nil, err
+	}
+	done, err := s.ExportTo(ctx, refs, w, gz, progress)
+	if err != nil {
+		return nil, err
+	}
+	return exportedImages(done), nil
+}
+
+func exportedImages(done []image.ExportedImage) []ExportedImage {
 	out := make([]ExportedImage, 0, len(done))
 	for _, e := range done {
 		out = append(out, ExportedImage{ID: e.ID, Tags: e.Tags})
+	}
+	return out
+}
+
+// ImportImageFrom is ImportImage for an archive read from r (as `docker
+// load < FILE` reads stdin): any kind ImportImage takes in a file, spooled to
+// the store's temporary folder first. Errors as ImportImage's.
+func ImportImageFrom(ctx context.Context, root string, r io.Reader, tag string, progress io.Writer) ([]ImageInfo, error) {
+	s, err := imageStore(root)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := s.ImportFrom(ctx, r, tag, progress)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ImageInfo, 0, len(imgs))
+	for _, i := range imgs {
+		out = append(out, imageInfo(i))
 	}
 	return out, nil
 }

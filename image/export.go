@@ -82,6 +82,25 @@ func (s *Store) Export(ctx context.Context, refs []string, path string, progress
 	if err := out.commit(); err != nil {
 		return nil, fmt.Errorf("export to %q: %w", path, err)
 	}
+	return exported(plan), nil
+}
+
+// ExportTo is Export writing the archive to w (gzip-compressed when gz)
+// instead of a file, as `docker save IMAGE > FILE` does. What reached w
+// before an error is a partial archive. Errors as Export's.
+func (s *Store) ExportTo(ctx context.Context, refs []string, w io.Writer, gz bool, progress io.Writer) ([]ExportedImage, error) {
+	plan, err := s.exportPlan(refs)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := s.writeArchive(ctx, plan, w, gz, progress); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return exported(plan), nil
+}
+
+// exported describes a written plan.
+func exported(plan []exportItem) []ExportedImage {
 	res := make([]ExportedImage, 0, len(plan))
 	for _, it := range plan {
 		e := ExportedImage{ID: it.id, Tags: []string{}}
@@ -90,7 +109,7 @@ func (s *Store) Export(ctx context.Context, refs []string, path string, progress
 		}
 		res = append(res, e)
 	}
-	return res, nil
+	return res
 }
 
 // hasManifest reports whether a storage image has a manifest, which every
@@ -171,14 +190,14 @@ func (s *Store) exportPlan(refs []string) ([]exportItem, error) {
 // to dst (through gzip when gz). containers/image's archive writer takes a
 // path, so it writes into a pipe (reopened through /proc/self/fd) that this
 // process drains into dst.
-func (s *Store) writeArchive(ctx context.Context, plan []exportItem, dst *os.File, gz bool, progress io.Writer) (err error) {
+func (s *Store) writeArchive(ctx context.Context, plan []exportItem, dst io.Writer, gz bool, progress io.Writer) (err error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return err
 	}
 	drained := make(chan error, 1)
 	go func() {
-		var w io.Writer = dst
+		w := dst
 		var zw *pgzip.Writer
 		if gz {
 			zw = pgzip.NewWriter(dst)

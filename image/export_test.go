@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -321,5 +322,35 @@ func TestExportSkipsDamagedImage(t *testing.T) {
 	}
 	if _, err := s.Export(context.Background(), []string{"localhost/damaged:1"}, path, nil); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), bad.ID) {
 		t.Errorf("Export(damaged) = %v, want ErrInvalidArgument naming %s", err, bad.ID)
+	}
+}
+
+// ExportTo a stream (gzip'd) and ImportFrom it: the docker save > FILE and
+// docker load < FILE round trip.
+func TestExportToImportFromStream(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	a := importOne(t, s, dockerArchive(t, "pocketdock/a:latest", "a"), "")
+	if _, err := s.Tag(a.ID, "streamed:1"); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	done, err := s.ExportTo(ctx, []string{a.ID}, &buf, true, nil)
+	if err != nil || len(done) != 1 || len(done[0].Tags) != 2 {
+		t.Fatalf("ExportTo = %+v, %v", done, err)
+	}
+	if b := buf.Bytes(); len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatal("ExportTo(gz) wrote no gzip stream")
+	}
+	s2, _ := openStore(t)
+	imgs, err := s2.ImportFrom(ctx, &buf, "", nil)
+	if err != nil || len(imgs) != 1 || imgs[0].ID != a.ID {
+		t.Fatalf("ImportFrom = %v, %v", imgs, err)
+	}
+	if got := namesByID(t, s2)[a.ID]; !slices.Equal(got, []string{"docker.io/pocketdock/a:latest", "localhost/streamed:1"}) {
+		t.Errorf("names after ImportFrom: %v", got)
+	}
+	if _, err := s2.ImportFrom(ctx, bytes.NewReader(nil), "", nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("ImportFrom(empty) = %v, want ErrInvalidArgument", err)
 	}
 }

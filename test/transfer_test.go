@@ -379,6 +379,26 @@ func TestCLIImportOCILayoutLoadAndTag(t *testing.T) {
 	} else {
 		fresh.run(t, "rm", "tagged")
 	}
+	// docker save > FILE and docker load < FILE: the archive on stdout and stdin.
+	archive, errs, code := fresh.run(t, "save", "mybox")
+	if code != 0 || len(archive) < 1024 {
+		t.Fatalf("save to stdout: %d, %d bytes, %q", code, len(archive), errs)
+	}
+	other := cliRun{root: freshRoot(t), stdin: archive}
+	if out, errs, code := other.run(t, "load"); code != 0 || !strings.Contains(out, "localhost/mybox:latest") {
+		t.Fatalf("load from stdin: %d %q %q", code, out, errs)
+	}
+	if got := imageNames(t, other); !slices.Equal(got[id], []string{"localhost/mybox:latest"}) {
+		t.Errorf("after load from stdin: %v, want only localhost/mybox:latest on %s", got, id[:12])
+	}
+	if ents, _ := os.ReadDir(filepath.Join(other.root, "storage", "tmp")); len(ents) != 0 {
+		t.Errorf("load from stdin left %d entries in storage/tmp", len(ents))
+	}
+	empty := cliRun{root: other.root, stdin: ""}
+	if _, errs, code := empty.run(t, "load"); code != 125 || !strings.Contains(errs, "empty") {
+		t.Errorf("load of an empty stdin: %d %q; want 125 and a message saying it is empty", code, errs)
+	}
+
 	// Bad input: 125 and nothing changed.
 	before := imageNames(t, fresh)
 	for _, args := range [][]string{

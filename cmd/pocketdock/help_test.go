@@ -121,10 +121,9 @@ func TestDockerAliases(t *testing.T) {
 // before anything is opened.
 func TestTransferUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{"export", "--all"},                      // no -o
+		{"export", "--all"},                      // no -o, stdout not a file here
 		{"export", "-o", "x.tar"},                // neither --all nor images
 		{"export", "--all", "img", "-o", "x"},    // both
-		{"import"},                               // nothing to import
 		{"import", "a.tar", "-i", "b.tar"},       // both forms
 		{"tag", "only-src"},                      // no DST
 		{"logout"},                               // neither REGISTRY nor --all

@@ -84,14 +84,16 @@ func newImportCmd(g *globals) *cobra.Command {
 	var tag, input string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:     "import FILE|DIR [--tag T]",
+		Use:     "import [FILE|DIR] [--tag T]",
 		Aliases: []string{"load"},
 		Short:   "Import a docker-archive, oci-archive, OCI layout folder or rootfs tarball (optionally gzip'd)",
 		Long: "Load images into the store. FILE is a docker-archive (docker save, podman save, pocketdock export),\n" +
 			"an oci-archive or a plain rootfs tarball (which needs --tag), each optionally compressed; DIR is an\n" +
-			"OCI image layout. The archive's own tags are kept; --tag adds one (single-image archives only).",
+			"OCI image layout; without either the archive is read from stdin (not a terminal). The archive's own\n" +
+			"tags are kept; --tag adds one (single-image archives only).",
 		Example: "  pocketdock import images.tar.gz\n" +
 			"  pocketdock load -i busybox.tar\n" +
+			"  gunzip -c images.tar.gz | pocketdock load\n" +
 			"  pocketdock import ./oci-layout-dir --tag myapp:1\n" +
 			"  pocketdock import rootfs.tar.gz --tag localhost/myrootfs",
 		Args: cobra.MaximumNArgs(1),
@@ -101,10 +103,20 @@ func newImportCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("%w: give FILE or -i FILE, not both", pocketdock.ErrInvalidArgument)
 			case len(args) == 1:
 				input = args[0]
-			case input == "":
-				return fmt.Errorf("%w: no FILE or DIR to import (give one, or -i FILE)", pocketdock.ErrInvalidArgument)
 			}
-			list, err := pocketdock.ImportImage(cmd.Context(), g.root, input, tag, progressWriter())
+			var list []pocketdock.ImageInfo
+			var err error
+			if input == "" {
+				// docker load's habit: the archive on stdin, when that is
+				// not a terminal.
+				in, ok := cmd.InOrStdin().(*os.File)
+				if !ok || isTerminal(in) {
+					return fmt.Errorf("%w: no FILE or DIR to import, and stdin is a terminal (give one, -i FILE, or redirect stdin)", pocketdock.ErrInvalidArgument)
+				}
+				list, err = pocketdock.ImportImageFrom(cmd.Context(), g.root, in, tag, progressWriter())
+			} else {
+				list, err = pocketdock.ImportImage(cmd.Context(), g.root, input, tag, progressWriter())
+			}
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -16,19 +17,31 @@ func newExportCmd(g *globals) *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:     "export [--all | IMAGE...] -o FILE",
+		Use:     "export [--all | IMAGE...] [-o FILE]",
 		Aliases: []string{"save"},
 		Short:   "Write images with all their tags into one docker-archive (.tar, or gzip'd .tar.gz/.tgz)",
 		Long: "Write images into one docker-archive file that pocketdock import, podman load and docker load read.\n" +
 			"An image named by a tag is written with that tag; one named by ID with all its tags; --all writes\n" +
 			"every image with every tag. FILE ending in .tar.gz or .tgz is gzip-compressed. The file appears only\n" +
-			"when complete (an existing one is replaced).",
+			"when complete (an existing one is replaced). Without -o the archive (a plain tar) goes to stdout,\n" +
+			"which must not be a terminal.",
 		Example: "  pocketdock export --all -o images.tar.gz\n" +
 			"  pocketdock export pocketdock/minimal-python localhost/app:1 -o two.tar\n" +
-			"  pocketdock save -o busybox.tar pocketdock/busybox",
+			"  pocketdock save -o busybox.tar pocketdock/busybox\n" +
+			"  pocketdock save pocketdock/busybox | ssh host pocketdock load",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output == "" {
-				return fmt.Errorf("%w: -o FILE is required (FILE.tar, FILE.tar.gz or FILE.tgz)", pocketdock.ErrInvalidArgument)
+				// docker save's habit: the archive on stdout, when that is
+				// not a terminal.
+				out, ok := cmd.OutOrStdout().(*os.File)
+				if !ok || isTerminal(out) {
+					return fmt.Errorf("%w: no -o FILE, and stdout is a terminal: give -o FILE.tar|FILE.tar.gz or redirect stdout", pocketdock.ErrInvalidArgument)
+				}
+				if asJSON {
+					return fmt.Errorf("%w: --json needs -o FILE (stdout carries the archive)", pocketdock.ErrInvalidArgument)
+				}
+				_, err := pocketdock.ExportImagesTo(cmd.Context(), g.root, args, all, out, false, progressWriter())
+				return err
 			}
 			done, err := pocketdock.ExportImages(cmd.Context(), g.root, args, all, output, progressWriter())
 			if err != nil {
