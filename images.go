@@ -36,8 +36,8 @@ func imageStore(root string) (*image.Store, error) {
 }
 
 // ImportImage loads an image archive into the store of state root root ("" =
-// default): a docker-archive, an oci-archive (both optionally gzip'd) or a plain
-// rootfs tarball (which needs tag). tag "" keeps the archive's own names.
+// default): a docker-archive, an oci-archive (both optionally gzip'd), an OCI
+// image layout folder or a plain rootfs tarball (which needs tag). tag "" keeps the archive's own names.
 // progress, when non-nil, receives progress lines. Errors: ErrInvalidArgument
 // (unreadable or unknown archive, bad tag).
 func ImportImage(ctx context.Context, root, path, tag string, progress io.Writer) ([]ImageInfo, error) {

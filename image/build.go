@@ -292,11 +292,11 @@ func (s *Store) PruneBuildCache() (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// Tag gives image id the names tags (each normalized like Import's tag:
+// AddTags gives image id the names tags (each normalized like Import's tag:
 // "app" → localhost/app:latest), taking each from any image that held it.
 // All tags are checked first: ErrInvalidArgument naming a bad one, and
 // nothing changes.
-func (s *Store) Tag(id string, tags []string) error {
+func (s *Store) AddTags(id string, tags []string) error {
 	var names []string
 	for _, t := range tags {
 		n, err := normalizeTag(t)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -327,7 +328,9 @@ func notFound(ref string, cause error) error {
 }
 
 // List returns every local image, newest first (by Created), leaving out the
-// untagged intermediates of builds (their cache). Errors come from reading
+// untagged intermediates of builds (their cache). A damaged image whose
+// manifest or config cannot be read is listed with its ID, names and
+// creation time only (Size -1, empty Config). Errors come from reading
 // the store.
 func (s *Store) List() ([]*Image, error) {
 	images, err := s.store.Images()
@@ -341,7 +344,11 @@ func (s *Store) List() ([]*Image, error) {
 		}
 		d, err := s.describe(&images[i])
 		if err != nil {
-			return nil, fmt.Errorf("list images: %w", err)
+			// A damaged image (a killed copy leaves one without a manifest)
+			// is listed with what storage knows, so it can be removed by ID.
+			slog.Warn("list images: damaged image", "id", images[i].ID, "error", err)
+			d = &Image{ID: images[i].ID, Names: slices.Clone(images[i].Names), Digest: images[i].Digest.String(),
+				Size: -1, Created: images[i].Created, TopLayer: images[i].TopLayer}
 		}
 		out = append(out, d)
 	}

@@ -36,6 +36,7 @@ const (
 	kindRootfs        archiveKind = iota // a plain filesystem tarball
 	kindDockerArchive                    // manifest.json at the top (docker save / podman save)
 	kindOCIArchive                       // oci-layout at the top (an OCI image layout in a tar)
+	kindOCILayout                        // a folder holding an OCI image layout
 )
 
 func (k archiveKind) String() string {
@@ -44,6 +45,8 @@ func (k archiveKind) String() string {
 		return "docker-archive"
 	case kindOCIArchive:
 		return "oci-archive"
+	case kindOCILayout:
+		return "OCI layout"
 	}
 	return "rootfs tarball"
 }
@@ -55,10 +58,13 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // containerd put on the manifests of an OCI layout they write.
 const containerdNameAnnotation = "io.containerd.image.name"
 
-// Import loads the images in the file at path into the store. The kind is
-// detected from the content (compression — gzip, zstd, xz, bzip2 — is undone
-// first): a docker-archive (manifest.json at the top, as docker/podman save
-// write), an oci-archive (oci-layout at the top), else a plain rootfs tarball
+// Import loads the images in the file or folder at path into the store. A
+// folder must be an OCI image layout (oci-layout, index.json, blobs/, as
+// `skopeo copy … oci:DIR` or `podman save --format oci-dir` write). For a file
+// the kind is detected from the content (compression — gzip, zstd, xz,
+// bzip2 — is undone first): a docker-archive (manifest.json at the top, as
+// docker/podman save and Export write), an oci-archive (oci-layout at the
+// top), else a plain rootfs tarball
 // that becomes a one-layer OCI image for the host's architecture with Env
 // PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, no user,
 // no command.
@@ -91,7 +97,7 @@ func (s *Store) Import(ctx context.Context, path, tag string, progress io.Writer
 			return nil, fmt.Errorf("import %q: %w", path, err)
 		}
 	}
-	kind, err := detectArchive(abs)
+	kind, err := detectImport(abs)
 	if err != nil {
 		return nil, fmt.Errorf("import %q: %w", path, err)
 	}
@@ -107,6 +113,8 @@ func (s *Store) Import(ctx context.Context, path, tag string, progress io.Writer
 		imgs, err = s.importDockerArchive(ctx, pc, abs, tagged, progress)
 	case kindOCIArchive:
 		imgs, err = s.importOCIArchive(ctx, pc, abs, tagged, progress)
+	case kindOCILayout:
+		imgs, err = s.importOCILayout(ctx, pc, abs, tagged, progress)
 	default:
 		imgs, err = s.importRootfs(ctx, pc, abs, tagged, progress)
 	}
@@ -131,6 +139,22 @@ func normalizeTag(tag string) (reference.Named, error) {
 		return nil, fmt.Errorf("tag %q: %w: a digest cannot be a tag (want [registry/]repo[:tag])", tag, ErrInvalidArgument)
 	}
 	return reference.TagNameOnly(named), nil
+}
+
+// detectImport returns kindOCILayout for a folder with an oci-layout file
+// (ErrInvalidArgument for any other folder), else what detectArchive finds.
+func detectImport(p string) (archiveKind, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0, err
+	}
+	if !fi.IsDir() {
+		return detectArchive(p)
+	}
+	if fi, err := os.Lstat(filepath.Join(p, "oci-layout")); err != nil || !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%w: folder %q is not an OCI image layout (no oci-layout file; want an OCI layout folder or a docker-archive, oci-archive or rootfs tarball file)", ErrInvalidArgument, p)
+	}
+	return kindOCILayout, nil
 }
 
 // detectArchive decides what path holds by reading its (decompressed) tar
@@ -240,6 +264,13 @@ func (s *Store) importOCIArchive(ctx context.Context, pc *signature.PolicyContex
 	if err != nil {
 		return nil, fmt.Errorf("unpacking: %w", err)
 	}
+	return s.importOCILayout(ctx, pc, dir, tag, progress)
+}
+
+// importOCILayout copies each distinct manifest of the index of the OCI
+// layout in folder dir (read through an os.Root, so no symlink in it leads
+// outside).
+func (s *Store) importOCILayout(ctx context.Context, pc *signature.PolicyContext, dir string, tag reference.Named, progress io.Writer) ([]*Image, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err

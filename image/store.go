@@ -18,7 +18,8 @@
 // and /etc/containers/policy.json when present, else built-in defaults:
 // short names resolve to docker.io and every image is accepted. Registries
 // on localhost, 127.0.0.1 and [::1] (any port) may be plain HTTP.
-// Credentials come from the user's usual auth files.
+// Credentials come from the user's usual auth files, as podman finds them
+// ($REGISTRY_AUTH_FILE, else containers/image's defaults; see Login).
 //
 // A program using this package must call
 // go.podman.io/storage/pkg/reexec.Init() first thing in main (and return
@@ -229,6 +230,7 @@ func (s *Store) configure(cacheDir, tmpDir string) {
 		sys.RegistriesDirPath = filepath.Join(s.root, "registries.d")
 	}
 	sys.SignaturePolicyPath = s.policyPath
+	applyAuthFile(&sys)
 	s.sys = sys
 }
 

@@ -30,7 +30,10 @@ func newCreateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create and start a container",
-		Args:  cobra.NoArgs,
+		Example: "  pocketdock create --name box\n" +
+			"  pocketdock create --image pocketdock/busybox --name tiny --mem-limit 256m --cpu-percent 50\n" +
+			"  pocketdock create --name web --network bridge -p 8080:80 -v $PWD:/work --persist",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Root = g.root
 			if cmd.Flags().Changed("name") && o.Name == "" {
@@ -136,6 +139,10 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run NAME -- CMD...",
 		Short: "Run a command in a container and wait for it",
+		Example: "  pocketdock run box -- 'echo hello; uname -a'\n" +
+			"  pocketdock run box -- sh -c 'exit 7'; echo $?\n" +
+			"  pocketdock run --lang python box -- 'print(6*7)'\n" +
+			"  pocketdock run --timeout 5 --json box -- make test",
 		Long: "Run a command through /bin/sh -c in a running container. A single CMD argument is the shell\n" +
 			"text itself; several are shell-quoted and joined. Exits with the command's exit code (124 on timeout).",
 		Args: cobra.MinimumNArgs(2),
@@ -212,7 +219,9 @@ func newShutdownCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "shutdown NAME",
 		Short: "Stop a container and remove it (only stop it when it persists)",
-		Args:  cobra.ExactArgs(1),
+		Example: "  pocketdock shutdown -y box\n" +
+			"  pocketdock shutdown -y --force box",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {
@@ -234,7 +243,9 @@ func newRmCmd(g *globals) *cobra.Command {
 		Use:     "rm NAME...",
 		Aliases: []string{"destroy"},
 		Short:   "Remove containers in any state, with their files",
-		Args:    cobra.MinimumNArgs(1),
+		Example: "  pocketdock rm box\n" +
+			"  pocketdock rm box web",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
 			for _, n := range args {
@@ -258,7 +269,10 @@ func newListCmd(g *globals) *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ps", "ls"},
 		Short:   "List containers",
-		Args:    cobra.NoArgs,
+		Example: "  pocketdock list\n" +
+			"  pocketdock ps --json\n" +
+			"  pocketdock list --project myproj",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			list, err := pocketdock.ListContainersIn(cmd.Context(), g.root, project)
 			if err != nil {
@@ -306,7 +320,9 @@ func newInfoCmd(g *globals) *cobra.Command {
 		Use:     "info NAME",
 		Aliases: []string{"inspect"},
 		Short:   "Show a container's live state",
-		Args:    cobra.ExactArgs(1),
+		Example: "  pocketdock info box\n" +
+			"  pocketdock inspect --json box",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {

@@ -13,7 +13,9 @@ func newDoctorCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "List (and with --fix remove) what crashed commands left behind in this state root",
-		Args:  cobra.NoArgs,
+		Example: "  pocketdock doctor\n" +
+			"  pocketdock doctor --fix --json",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			projectRoot, _ := pocketdock.FindProjectRoot("") // the current folder's project, if any
 			rep, err := pocketdock.DoctorWith(cmd.Context(), pocketdock.DoctorOptions{Root: g.root, Fix: fix, ProjectRoot: projectRoot})

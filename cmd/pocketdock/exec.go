@@ -169,7 +169,10 @@ func newExecCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec NAME -- ARGV...",
 		Short: "Run a program in a container without a shell and wait for it",
-		Args:  cobra.MinimumNArgs(2),
+		Example: "  pocketdock exec box -- ls -l /home/sandbox\n" +
+			"  pocketdock exec -it box -- python3\n" +
+			"  pocketdock exec -u root -e DEBUG=1 box -- env",
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {
@@ -206,9 +209,10 @@ func newExecCmd(g *globals) *cobra.Command {
 
 func newShellCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "shell NAME",
-		Short: "Open an interactive shell in a container (bash when present, else sh)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "shell NAME",
+		Short:   "Open an interactive shell in a container (bash when present, else sh)",
+		Example: "  pocketdock shell box",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {
@@ -245,7 +249,9 @@ func newJobsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs NAME",
 		Short: "List a container's detached jobs: id, command, state, exit code",
-		Args:  cobra.ExactArgs(1),
+		Example: "  pocketdock jobs box\n" +
+			"  pocketdock jobs --json box",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {
@@ -290,7 +296,9 @@ func newLogsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "Show the output of a container's detached jobs (kept: the last 1 MiB per stream)",
-		Args:  cobra.ExactArgs(1),
+		Example: "  pocketdock logs box\n" +
+			"  pocketdock logs -f --job 2 box",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, err := pocketdock.GetContainerIn(ctx, g.root, args[0])

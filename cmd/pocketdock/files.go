@@ -13,7 +13,9 @@ func newPushCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "push NAME SRC DEST",
 		Short: "Copy a host file or directory into a container (modes, mtimes, symlinks kept)",
-		Args:  cobra.ExactArgs(3),
+		Example: "  pocketdock push box ./src /home/sandbox/src\n" +
+			"  pocketdock push box data.csv /tmp/data.csv",
+		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {
@@ -34,6 +36,9 @@ func extendPullCmd(root *cobra.Command, g *globals) {
 		imagePull := cmd.RunE
 		cmd.Use = "pull REF | pull NAME SRC DEST"
 		cmd.Short = "Pull an image from a registry, or copy a file or directory out of a container"
+		cmd.Example = "  pocketdock pull docker.io/library/alpine:3.21\n" +
+			"  pocketdock pull localhost:5000/team/app:dev\n" +
+			"  pocketdock pull box /home/sandbox/out ./out"
 		cmd.Args = func(c *cobra.Command, args []string) error {
 			if len(args) != 1 && len(args) != 3 {
 				return fmt.Errorf("%w: want REF (an image) or NAME SRC DEST (files), got %d arguments", pocketdock.ErrInvalidArgument, len(args))
@@ -66,7 +71,9 @@ func newCpCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cp NAME:SRC DEST | cp SRC NAME:DEST",
 		Short: "Copy files between a container and the host",
-		Args:  cobra.ExactArgs(2),
+		Example: "  pocketdock cp box:/home/sandbox/report.txt .\n" +
+			"  pocketdock cp ./src box:/home/sandbox/src",
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sn, sp, sok := splitCpArg(args[0])
 			dn, dp, dok := splitCpArg(args[1])

@@ -62,7 +62,9 @@ func newImagesCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images",
 		Short: "List images",
-		Args:  cobra.NoArgs,
+		Example: "  pocketdock images\n" +
+			"  pocketdock images --json",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			list, err := pocketdock.ListImages(cmd.Context(), g.root)
 			if err != nil {
@@ -79,15 +81,42 @@ func newImagesCmd(g *globals) *cobra.Command {
 }
 
 func newImportCmd(g *globals) *cobra.Command {
-	var tag string
+	var tag, input string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:     "import FILE",
+		Use:     "import [FILE|DIR] [--tag T]",
 		Aliases: []string{"load"},
-		Short:   "Import a docker-archive, oci-archive or rootfs tarball",
-		Args:    cobra.ExactArgs(1),
+		Short:   "Import a docker-archive, oci-archive, OCI layout folder or rootfs tarball (optionally gzip'd)",
+		Long: "Load images into the store. FILE is a docker-archive (docker save, podman save, pocketdock export),\n" +
+			"an oci-archive or a plain rootfs tarball (which needs --tag), each optionally compressed; DIR is an\n" +
+			"OCI image layout; without either the archive is read from stdin (not a terminal). The archive's own\n" +
+			"tags are kept; --tag adds one (single-image archives only).",
+		Example: "  pocketdock import images.tar.gz\n" +
+			"  pocketdock load -i busybox.tar\n" +
+			"  gunzip -c images.tar.gz | pocketdock load\n" +
+			"  pocketdock import ./oci-layout-dir --tag myapp:1\n" +
+			"  pocketdock import rootfs.tar.gz --tag localhost/myrootfs",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			list, err := pocketdock.ImportImage(cmd.Context(), g.root, args[0], tag, progressWriter())
+			switch {
+			case len(args) == 1 && input != "":
+				return fmt.Errorf("%w: give FILE or -i FILE, not both", pocketdock.ErrInvalidArgument)
+			case len(args) == 1:
+				input = args[0]
+			}
+			var list []pocketdock.ImageInfo
+			var err error
+			if input == "" {
+				// docker load's habit: the archive on stdin, when that is
+				// not a terminal.
+				in, ok := cmd.InOrStdin().(*os.File)
+				if !ok || isTerminal(in) {
+					return fmt.Errorf("%w: no FILE or DIR to import, and stdin is a terminal (give one, -i FILE, or redirect stdin)", pocketdock.ErrInvalidArgument)
+				}
+				list, err = pocketdock.ImportImageFrom(cmd.Context(), g.root, in, tag, progressWriter())
+			} else {
+				list, err = pocketdock.ImportImage(cmd.Context(), g.root, input, tag, progressWriter())
+			}
 			if err != nil {
 				return err
 			}
@@ -101,6 +130,7 @@ func newImportCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&tag, "tag", "", "name for the image (required for a rootfs tarball)")
+	cmd.Flags().StringVarP(&input, "input", "i", "", "the file to import (docker load's form)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -110,7 +140,9 @@ func newPullCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pull REF",
 		Short: "Pull an image from a registry",
-		Args:  cobra.ExactArgs(1),
+		Example: "  pocketdock pull docker.io/library/alpine:3.21\n" +
+			"  pocketdock pull localhost:5000/team/app:dev",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, err := pocketdock.PullImage(cmd.Context(), g.root, args[0], progressWriter())
 			if err != nil {
@@ -131,7 +163,9 @@ func newRmiCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rmi IMAGE...",
 		Short: "Remove images",
-		Args:  cobra.MinimumNArgs(1),
+		Example: "  pocketdock rmi localhost/app:1\n" +
+			"  pocketdock rmi 3f2a9c pocketdock/busybox",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
 			for _, ref := range args {

@@ -53,9 +53,10 @@ func parseVolume(v string) (pocketdock.Mount, error) {
 func newLifecycleCmds(g *globals) []*cobra.Command {
 	simple := func(use, short string, do func(ctx context.Context, c *pocketdock.Container) error) *cobra.Command {
 		return &cobra.Command{
-			Use:   use + " NAME",
-			Short: short,
-			Args:  cobra.ExactArgs(1),
+			Use:     use + " NAME",
+			Short:   short,
+			Example: "  pocketdock " + use + " box",
+			Args:    cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 				if err != nil {
@@ -69,10 +70,12 @@ func newLifecycleCmds(g *globals) []*cobra.Command {
 	stop := simple("stop", "Stop a container, keeping it and its files (SIGTERM, SIGKILL after 10 s)",
 		func(ctx context.Context, c *pocketdock.Container) error { return c.Stop(ctx, force) })
 	stop.Flags().BoolVar(&force, "force", false, "SIGKILL at once")
+	stop.Example += "\n  pocketdock stop --force box"
 	var fresh bool
 	reboot := simple("reboot", "Restart a container in place (--fresh: with a new filesystem from the image)",
 		func(ctx context.Context, c *pocketdock.Container) error { return c.Reboot(ctx, fresh) })
 	reboot.Flags().BoolVar(&fresh, "fresh", false, "recreate the filesystem from the image (volumes and configuration stay)")
+	reboot.Example += "\n  pocketdock reboot --fresh box"
 	return []*cobra.Command{
 		stop, reboot,
 		simple("resume", "Start a stopped container again with its files (also after a host reboot)",
@@ -90,7 +93,9 @@ func newSnapshotCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot NAME IMAGE",
 		Short: "Commit a container's filesystem changes as a new image",
-		Args:  cobra.ExactArgs(2),
+		Example: "  pocketdock snapshot box myapp:1\n" +
+			"  pocketdock snapshot --json box localhost/box-backup",
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {
@@ -117,7 +122,9 @@ func newPruneCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove every stopped container (of one project with --project)",
-		Args:  cobra.NoArgs,
+		Example: "  pocketdock prune -y\n" +
+			"  pocketdock prune -y --project myproj",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := "Remove every stopped container?"
 			if project != "" {

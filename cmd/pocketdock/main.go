@@ -70,10 +70,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "pocketdock",
-		Short:         "Local Linux sandboxes with no daemon",
-		Long:          "pocketdock creates throwaway or persistent Linux containers and runs commands in them.\nIt needs root. State lives under --root (or $POCKETDOCK_ROOT).",
-		Version:       version,
+		Use:     "pocketdock",
+		Short:   "Local Linux sandboxes with no daemon",
+		Long:    "pocketdock creates throwaway or persistent Linux containers and runs commands in them.\nIt needs root. State lives under --root (or $POCKETDOCK_ROOT).",
+		Version: version,
+		Example: "  pocketdock create --name box\n" +
+			"  pocketdock run box -- 'python3 -c \"print(1)\"'\n" +
+			"  pocketdock shutdown -y box",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
@@ -106,10 +109,12 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newProfilesCmd())
 	root.AddCommand(newInitCmd(g), newStatusCmd(g), newQuickstartCmd(g))
 	extendLogsCmd(root, g)
+	root.AddCommand(newExportCmd(g), newTagCmd(g), newLoginCmd(g), newLogoutCmd(g))
 	// Flag errors are pocketdock's own failures: exit 125.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
 	})
+	addDefaultCommands(root)
 	return root
 }
 
@@ -118,7 +123,9 @@ func newVersionCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Example: "  pocketdock version\n" +
+			"  pocketdock version --json",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), map[string]string{"version": version})

@@ -13,7 +13,9 @@ func newTopCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "top NAME",
 		Short: "List a container's processes",
-		Args:  cobra.ExactArgs(1),
+		Example: "  pocketdock top box\n" +
+			"  pocketdock top --json box",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {

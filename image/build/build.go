@@ -197,7 +197,7 @@ func Build(ctx context.Context, o Options) (string, error) {
 	}
 	if len(o.Tags) > 0 {
 		fmt.Fprintf(b.out, "COMMIT %s\n", strings.Join(o.Tags, ", "))
-		if err := o.Store.Tag(id, o.Tags); err != nil {
+		if err := o.Store.AddTags(id, o.Tags); err != nil {
 			return "", fmt.Errorf("build: %w", err)
 		}
 	}
