@@ -24,7 +24,7 @@ for p in $PROFILES; do
 	start=$(date +%s.%N)
 	"$PD" build "$p" >/dev/null
 	end=$(date +%s.%N)
-	secs[$p]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+	secs[$p]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 done
 
 echo
