@@ -3,6 +3,8 @@ package pocketdock
 import (
 	"context"
 	"io"
+
+	"github.com/pocketdock/pocketdock/image/build"
 )
 
 // BuildProfile builds profile name (see ListProfiles) into its image tag
@@ -21,3 +23,8 @@ func BuildProfile(ctx context.Context, root, name string, progress io.Writer) (s
 	return Build(ctx, BuildOptions{Root: root, Dockerfile: "profile " + p.Name,
 		DockerfileText: []byte(p.Dockerfile), Tags: []string{p.ImageTag}, Progress: progress})
 }
+
+// BuildChecksumError is an `ADD --checksum=… URL` whose downloaded content
+// has another digest: errors.As(err, &e) gives the URL and both digests. It
+// wraps ErrInvalidArgument; the build stops before the step's layer is made.
+type BuildChecksumError = build.ChecksumError

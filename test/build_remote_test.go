@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/pocketdock/pocketdock"
-	"github.com/pocketdock/pocketdock/image/build"
 )
 
 // fileServer serves files on 127.0.0.1 and counts the requests per path.
@@ -144,9 +143,9 @@ RUN echo "arch=$TARGETARCH platform=$TARGETPLATFORM" > /opt/arch.txt
 	before = hostState(t)
 	progress.Reset()
 	_, err = pocketdock.Build(ctx, pocketdock.BuildOptions{Root: stateRoot, DockerfileText: []byte(bad), Network: "none", Pull: "never", Progress: &progress})
-	var ce *build.ChecksumError
+	var ce *pocketdock.BuildChecksumError
 	if !errors.As(err, &ce) || !errors.Is(err, pocketdock.ErrInvalidArgument) {
-		t.Fatalf("bad checksum: got %v, want a *build.ChecksumError wrapping ErrInvalidArgument", err)
+		t.Fatalf("bad checksum: got %v, want a *pocketdock.BuildChecksumError wrapping ErrInvalidArgument", err)
 	}
 	for _, want := range []string{srv.URL + mine, wrong, good, "line 2"} {
 		if !strings.Contains(err.Error(), want) {
