@@ -5,9 +5,11 @@
 // earlier stage, or scratch; RUN runs in a pocketdock container made by a
 // Runner (host network by default, like `docker build --network host`);
 // COPY and ADD take files from the context (honouring .dockerignore) or,
-// with --from, from an earlier stage or an image; ENV, ARG, USER, WORKDIR,
+// with --from, from an earlier stage or an image; ADD also fetches http(s)
+// URLs on the host (--checksum checked); ENV, ARG (with docker's automatic
+// platform ARGs), USER, WORKDIR,
 // SHELL, CMD, ENTRYPOINT, LABEL, EXPOSE, VOLUME, HEALTHCHECK and STOPSIGNAL
-// change the config.
+// change the config. Only the stages the last one needs are built.
 //
 // Each RUN, COPY or ADD (and a WORKDIR that has to create its folder)
 // becomes one layer and one untagged step image carrying its cache key, the
