@@ -24,6 +24,7 @@ AGENT_ENV := CGO_ENABLED=0 GOOS=linux GOAMD64=v1 GOARM64=v8.0 GOFLAGS=
 AGENT_FLAGS := -trimpath -buildvcs=false -ldflags '-s -w -buildid='
 
 .PHONY: help deps agent agent-check static-check build fixtures test demo bench lint clean check-root check-go
+.PHONY: profiles profiles-check
 .PHONY: vm-test build-arm64 arm64-deps vagrant-validate
 
 help: ## list the targets
@@ -95,6 +96,12 @@ test: check-root deps fixtures lint agent-check static-check ## run every test, 
 
 demo: check-root deps build fixtures ## build, import the fixtures and run the demo (as root)
 	@bash test/demo.sh
+
+profiles: check-root deps build fixtures ## build the six profile images (as root; state root POCKETDOCK_ROOT; reaches the Debian mirror and npm), print sizes and times
+	@bash test/profiles.sh
+
+profiles-check: check-root build ## after make profiles: a container of each profile runs as sandbox and has its tools
+	@bash test/profiles-check.sh
 
 bench: check-root deps build fixtures ## run the benchmarks (as root)
 	$(GO) run -tags "$(BUILD_TAGS)" ./test/bench

@@ -101,6 +101,9 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if _, err := removeStaleBuildContainers(ctx, m, o.Progress); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
 	id, err := build.Build(ctx, build.Options{
 		Store: store, Runner: &buildRunner{m: m}, File: file, Dockerfile: text,
 		ContextDir: o.ContextDir, Tags: o.Tags, Network: o.Network, BuildArgs: o.BuildArgs,
@@ -167,7 +170,7 @@ func (r *buildRunner) Run(ctx context.Context, req build.RunRequest) (build.Cont
 	rec, err := r.m.Create(ctx, pdrt.CreateOptions{
 		Name: "pd-build-" + hex.EncodeToString(b[:]), Image: req.Image, Pull: image.PullNever,
 		Timeout: -1, Env: req.Env, User: req.User, Workdir: req.Workdir, Network: req.Network,
-		Labels: map[string]string{"io.pocketdock.build": "true"}, NoImageCmd: true,
+		Labels: map[string]string{buildLabel: "true", buildOwnerLabel: buildOwner}, NoImageCmd: true,
 	})
 	if err != nil {
 		return nil, 0, err

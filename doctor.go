@@ -36,7 +36,8 @@ func Doctor(ctx context.Context, projectRoot string) (DoctorReport, error) {
 }
 
 // DoctorWith lists, and with Fix removes, what one state root leaked after a
-// crash or a kill -9: containers whose create was interrupted, and links,
+// crash or a kill -9: containers whose create was interrupted, RUN
+// containers of builds that are gone (pd-build-*, see Build), and links,
 // nftables rules, addresses and network namespaces tagged with this root
 // whose container is gone or stopped. Another root's objects are never touched.
 func DoctorWith(ctx context.Context, o DoctorOptions) (DoctorReport, error) {
@@ -47,6 +48,9 @@ func DoctorWith(ctx context.Context, o DoctorOptions) (DoctorReport, error) {
 	rep, err := m.Doctor(ctx, o.Fix)
 	err = errors.Join(err, projectDoctor(m, o, &rep))
 	if err != nil {
+		return rep, fmt.Errorf("doctor: %w", err)
+	}
+	if err := doctorBuilds(ctx, m, o.Fix, &rep); err != nil {
 		return rep, fmt.Errorf("doctor: %w", err)
 	}
 	return rep, nil

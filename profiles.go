@@ -10,7 +10,7 @@ import (
 // pocketdock/<name> finds), Dockerfile (its text, shipped in the binary; FROM
 // debian:bookworm-slim, user sandbox), NetworkDefault ("none" for minimal-*
 // and agent, "bridge" for dev and embedded), Description (what is inside) and
-// SizeEstimate (the built image, e.g. "~122 MB", measured with podman build).
+// SizeEstimate (the built image, e.g. "~122 MB", measured with make profiles).
 type ProfileInfo = profiles.Info
 
 // ResolveProfile returns the profile called name. An unknown name is

@@ -23,7 +23,21 @@ type buildTarget struct {
 // profile. Profile names are resolved here, before a positional argument is
 // taken as a context folder.
 var profileBuild = func(name string) (opts pocketdock.BuildOptions, ok bool, err error) {
-	return pocketdock.BuildOptions{}, false, nil
+	p, err := pocketdock.ResolveProfile(name)
+	if err != nil {
+		return pocketdock.BuildOptions{}, false, nil
+	}
+	return pocketdock.BuildOptions{Dockerfile: "profile " + name, DockerfileText: []byte(p.Dockerfile), Tags: []string{p.ImageTag}}, true, nil
+}
+
+// allProfiles lists the profile names `build` builds when it gets no
+// argument and no -f (all six, in ListProfiles order).
+var allProfiles = func() []string {
+	var out []string
+	for _, p := range pocketdock.ListProfiles() {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 // buildTargets turns the arguments into builds: with -f, or when the one
@@ -41,7 +55,15 @@ func buildTargets(args []string, file string, tags []string) ([]buildTarget, err
 		return []buildTarget{{what: ctxDir, opts: pocketdock.BuildOptions{Dockerfile: file, ContextDir: ctxDir, Tags: tags}}}, nil
 	}
 	if len(args) == 0 {
-		return nil, fmt.Errorf("%w: give a context folder (with an optional -f Dockerfile) or profile names", pocketdock.ErrInvalidArgument)
+		// No argument and no -f: a folder with a Dockerfile is built as
+		// docker does ("."); anywhere else every profile is built.
+		if fileExists("Dockerfile") {
+			return []buildTarget{{what: ".", opts: pocketdock.BuildOptions{ContextDir: ".", Tags: tags}}}, nil
+		}
+		args = allProfiles()
+		if len(tags) > 0 {
+			return nil, fmt.Errorf("%w: -t without a context or profile: no Dockerfile in the current folder, and each of the %d profiles has its own tag", pocketdock.ErrInvalidArgument, len(args))
+		}
 	}
 	var out []buildTarget
 	for _, a := range args {
@@ -68,6 +90,11 @@ func isProfile(name string) bool {
 	return ok
 }
 
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
@@ -81,7 +108,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 		pruneCache          bool
 	)
 	cmd := &cobra.Command{
-		Use:   "build [flags] CONTEXT | PROFILE...",
+		Use:   "build [flags] [CONTEXT | PROFILE...]",
 		Short: "Build an image from a Dockerfile (or a profile)",
 		Long: `Build an image from a Dockerfile, like docker build.
 
@@ -91,11 +118,22 @@ pocketdock containers on the host's network (--network none: loopback only).
 Each RUN, COPY and ADD becomes one layer; a rebuild takes unchanged steps from
 the layer cache ("--> cached"). Progress goes to stderr, the image ID to stdout.
 
+PROFILE builds one of the six profiles (pocketdock profiles lists them) from
+its Dockerfile in the binary, tagged pocketdock/NAME; several names build in
+turn. With no argument and no -f, build takes the current folder when it has
+a Dockerfile, else it builds all six profiles (what make profiles runs).
+A profile's FROM debian:bookworm-slim is taken from the local store first
+(import test/fixtures/out/debian-base.tar where no registry is reachable).
+
 Supported: FROM (local, else pulled per --pull; AS name; scratch), RUN, COPY
-(--from, --chown, --chmod), ADD (local tar archives are unpacked; no URLs),
+(--from, --chown, --chmod), ADD (local tar archives are unpacked; an http(s)
+URL is fetched by pocketdock on the host, --checksum=sha256:HEX checks it),
 ENV, ARG, USER, WORKDIR, SHELL, CMD, ENTRYPOINT, LABEL, EXPOSE, VOLUME,
 HEALTHCHECK, STOPSIGNAL. Anything else fails before a step runs, naming its line.`,
-		Example: `  pocketdock build -t myapp .
+		Example: `  pocketdock build minimal-python
+  pocketdock build minimal-node minimal-bun
+  pocketdock build            # no Dockerfile here: all six profiles
+  pocketdock build -t myapp .
   pocketdock build -f docker/Dockerfile -t myapp:1 --build-arg VERSION=1.2 --network none ./src
   pocketdock build --no-cache -t myapp .
   pocketdock build --prune-cache`,

@@ -5,9 +5,11 @@
 // earlier stage, or scratch; RUN runs in a pocketdock container made by a
 // Runner (host network by default, like `docker build --network host`);
 // COPY and ADD take files from the context (honouring .dockerignore) or,
-// with --from, from an earlier stage or an image; ENV, ARG, USER, WORKDIR,
+// with --from, from an earlier stage or an image; ADD also fetches http(s)
+// URLs on the host (--checksum checked); ENV, ARG (with docker's automatic
+// platform ARGs), USER, WORKDIR,
 // SHELL, CMD, ENTRYPOINT, LABEL, EXPOSE, VOLUME, HEALTHCHECK and STOPSIGNAL
-// change the config.
+// change the config. Only the stages the last one needs are built.
 //
 // Each RUN, COPY or ADD (and a WORKDIR that has to create its folder)
 // becomes one layer and one untagged step image carrying its cache key, the
@@ -266,7 +268,7 @@ func (b *builder) stepLine(text string) {
 }
 
 func (b *builder) run(ctx context.Context) (string, error) {
-	meta := map[string]string{}
+	meta := platformArgs()
 	for _, a := range b.d.metaArgs {
 		for _, kv := range a.Args {
 			if v, ok := b.o.BuildArgs[kv.Key]; ok {
@@ -285,7 +287,19 @@ func (b *builder) run(ctx context.Context) (string, error) {
 			}
 		}
 	}
+	need := b.neededStages(meta)
+	for i, s := range b.d.stages {
+		if !need[i] {
+			b.total -= 1 + len(s.steps)
+		}
+	}
 	for _, s := range b.d.stages {
+		if !need[s.index] {
+			fmt.Fprintf(b.out, "--> skipping stage %s: the target does not use it\n", s.label())
+			b.stageImage = append(b.stageImage, "")
+			b.stageConfig = append(b.stageConfig, dockerspec.DockerOCIImageConfig{})
+			continue
+		}
 		st, err := b.from(ctx, s, meta)
 		if err != nil {
 			return "", err
@@ -526,6 +540,9 @@ func (b *builder) step(ctx context.Context, st *state, sp step, meta map[string]
 	case *instructions.CopyCommand:
 		return b.copyStep(ctx, st, sp, c.SourcesAndDest, c.From, c.Chown, c.Chmod, false)
 	case *instructions.AddCommand:
+		if remote, err := b.remoteAdd(ctx, st, sp, c); remote || err != nil {
+			return err
+		}
 		return b.copyStep(ctx, st, sp, c.SourcesAndDest, "", c.Chown, c.Chmod, true)
 	default:
 		return bad(fmt.Errorf("not supported"))

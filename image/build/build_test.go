@@ -2,8 +2,10 @@ package build
 
 import (
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -25,7 +27,12 @@ func TestParseRefusesWithLine(t *testing.T) {
 		{"maintainer", "FROM a\nMAINTAINER me\n", 2, "MAINTAINER", "not supported"},
 		{"run mount", "FROM a\nRUN --mount=type=cache,target=/x true\n", 2, "RUN", "--mount"},
 		{"run network", "FROM a\nRUN --network=none true\n", 2, "RUN", "--network"},
-		{"add url", "FROM a\nADD https://example.com/x /x\n", 2, "ADD", "remote source"},
+		{"add git", "FROM a\nADD git@github.com:x/y.git /x\n", 2, "ADD", "remote source"},
+		{"add url and file", "FROM a\nADD https://example.com/x y /x/\n", 2, "ADD", "URLs only"},
+		{"checksum local", "FROM a\nADD --checksum=sha256:" + strings.Repeat("a", 64) + " y /x\n", 2, "ADD", "only for http(s)"},
+		{"checksum algo", "FROM a\nADD --checksum=md5:abcd https://example.com/x /x\n", 2, "ADD", "sha512"},
+		{"checksum short", "FROM a\nADD --checksum=sha256:abcd https://example.com/x /x\n", 2, "ADD", "--checksum=sha256:abcd"},
+		{"checksum two", "FROM a\nADD --checksum=sha256:" + strings.Repeat("a", 64) + " https://e.com/x https://e.com/y /x/\n", 2, "ADD", "one URL"},
 		{"copy heredoc", "FROM a\nCOPY <<EOF /x\nhi\nEOF\n", 2, "COPY", "heredoc"},
 		{"run heredoc", "FROM a\nRUN <<EOF\necho\nEOF\n", 2, "RUN", "heredoc"},
 		{"copy parents", "FROM a\nCOPY --parents x /y/\n", 2, "COPY", "--parents"},
@@ -300,5 +307,45 @@ func TestCmdline(t *testing.T) {
 	got = b.cmdline(st, instructions.ShellDependantCmdLine{CmdLine: []string{"a", "b"}})
 	if !slices.Equal(got, []string{"a", "b"}) {
 		t.Errorf("exec form: %v", got)
+	}
+}
+
+func TestParseAcceptsAddURL(t *testing.T) {
+	text := "FROM a\nADD https://example.com/x.tgz /x/\nADD --checksum=sha512:" + strings.Repeat("0", 128) + " --chown=1:1 http://example.com/y /y\n" +
+		"ARG SUM\nADD --checksum=${SUM} https://example.com/z /z\n"
+	if _, err := parse("Dockerfile", []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestURLFileName(t *testing.T) {
+	for u, want := range map[string]string{
+		"https://registry.npmjs.org/@oven/bun/-/bun-1.2.tgz": "bun-1.2.tgz",
+		"http://127.0.0.1:8080/a/b.txt?x=1#frag":             "b.txt",
+		"https://example.com/":                               "",
+		"https://example.com":                                "",
+	} {
+		if got := urlFileName(u, nil); got != want {
+			t.Errorf("urlFileName(%q) = %q, want %q", u, got, want)
+		}
+	}
+	resp := &http.Response{Header: http.Header{"Content-Disposition": {`attachment; filename="../evil/name.bin"`}}}
+	if got := urlFileName("https://example.com/dl?id=3", resp); got != "name.bin" {
+		t.Errorf("Content-Disposition: got %q, want name.bin", got)
+	}
+}
+
+func TestPlatformArgs(t *testing.T) {
+	m := platformArgs()
+	for _, k := range PlatformArgs {
+		if _, ok := m[k]; !ok {
+			t.Errorf("%s missing", k)
+		}
+	}
+	if m["TARGETARCH"] != goruntime.GOARCH || m["TARGETOS"] != "linux" || !strings.HasPrefix(m["TARGETPLATFORM"], "linux/"+goruntime.GOARCH) {
+		t.Errorf("platform args %v", m)
+	}
+	if m["BUILDPLATFORM"] != m["TARGETPLATFORM"] {
+		t.Errorf("BUILDPLATFORM %q != TARGETPLATFORM %q", m["BUILDPLATFORM"], m["TARGETPLATFORM"])
 	}
 }

@@ -18,7 +18,7 @@ var Supported = []string{"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", 
 	"ENTRYPOINT", "VOLUME", "USER", "WORKDIR", "ARG", "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
 
 // InstructionError is a Dockerfile instruction the builder refuses: unknown,
-// unsupported (ONBUILD, MAINTAINER, RUN --mount, heredocs, ADD of a URL, …)
+// unsupported (ONBUILD, MAINTAINER, RUN --mount, heredocs, ADD of a git URL, …)
 // or malformed. It is returned before any step runs and wraps
 // image.ErrInvalidArgument.
 type InstructionError struct {
@@ -218,16 +218,14 @@ func check(cmd instructions.Command, bad func(string, ...any) error) error {
 		if len(c.ExcludePatterns) > 0 {
 			return bad("--exclude is not supported (use .dockerignore)")
 		}
-		if c.Checksum != "" || c.KeepGitDir != nil {
-			return bad("--checksum and --keep-git-dir are not supported (no remote sources)")
+		if c.KeepGitDir != nil {
+			return bad("--keep-git-dir is not supported (no git sources)")
 		}
 		if c.Unpack != nil {
-			return bad("--unpack is not supported (a local tar archive is always unpacked)")
+			return bad("--unpack is not supported (a local tar archive is always unpacked, a URL never)")
 		}
-		for _, s := range c.SourcePaths {
-			if isRemote(s) {
-				return bad("remote source %q is not supported: download it in a RUN step or put it in the build context", s)
-			}
+		if err := checkRemoteAdd(c, bad); err != nil {
+			return err
 		}
 		if err := checkChmod(c.Chmod, bad); err != nil {
 			return err

@@ -7,9 +7,11 @@
 // with apt (--no-install-recommends, lists removed in the same step), makes
 // the user sandbox (uid 1000, group sandbox 1000, also in dialout) with home
 // /home/sandbox as the working directory, and ends with USER sandbox. They
-// use only FROM, ARG, RUN, ENV, WORKDIR, USER and LABEL, so pocketdock's own
-// builder (and podman or docker) builds them; RUN steps reach the Debian
-// mirror (and, for minimal-bun, registry.npmjs.org).
+// use only FROM, ARG, RUN, ENV, WORKDIR, USER and LABEL, and minimal-bun
+// also ADD --checksum of a URL and COPY --from of earlier stages, so
+// pocketdock's own builder (and docker) builds them; RUN steps reach the
+// Debian mirror, and minimal-bun's ADD registry.npmjs.org (fetched on the
+// host, so a proxy's CA the host trusts works).
 package profiles
 
 import (
@@ -39,7 +41,7 @@ type Info struct {
 	// resolves to it, and the minimal-python test fixture carries the same name).
 	ImageTag string
 	// Dockerfile is the profile's Dockerfile text (its build context is empty:
-	// no COPY or ADD).
+	// no COPY or ADD from a context; minimal-bun ADDs a URL).
 	Dockerfile string
 	// NetworkDefault is the network a container of the profile gets when
 	// Options.Network is "": "none" for minimal-* and agent, "bridge" for dev
@@ -49,7 +51,8 @@ type Info struct {
 	Description string
 	// SizeEstimate is the built image's size, human-readable ("~122 MB",
 	// decimal units, uncompressed layers as podman images shows them, the
-	// 77 MB base included), measured with podman build on amd64.
+	// 77 MB base included), measured with pocketdock build (make profiles)
+	// on amd64; podman build gave the same sizes.
 	SizeEstimate string
 }
 

@@ -95,7 +95,7 @@ func TestDockerfiles(t *testing.T) {
 			if len(nodes) == 0 {
 				t.Fatal("no instructions")
 			}
-			var froms, users []string
+			var froms, users, stages []string
 			var workdir string
 			for _, n := range nodes {
 				cmd := strings.ToLower(n.Value) // the parser keeps the case as written
@@ -106,11 +106,29 @@ func TestDockerfiles(t *testing.T) {
 					t.Errorf("line %d: heredoc", n.StartLine)
 				}
 				for _, f := range n.Flags {
-					t.Errorf("line %d: flag %s (no RUN --mount, COPY --from, …)", n.StartLine, f)
+					// Allowed: ADD --checksum of a URL, COPY --from an earlier stage.
+					switch {
+					case cmd == "add" && strings.HasPrefix(f, "--checksum=sha512:"):
+						if !strings.HasPrefix(n.Next.Value, "https://") {
+							t.Errorf("line %d: ADD --checksum of %q, want an https URL", n.StartLine, n.Next.Value)
+						}
+					case cmd == "copy" && strings.HasPrefix(f, "--from="):
+						if !slices.Contains(stages, strings.TrimPrefix(f, "--from=")) {
+							t.Errorf("line %d: %s names no earlier stage (%v)", n.StartLine, f, stages)
+						}
+					default:
+						t.Errorf("line %d: flag %s (only ADD --checksum=sha512: and COPY --from=<stage>)", n.StartLine, f)
+					}
+				}
+				if cmd == "add" && len(n.Flags) == 0 {
+					t.Errorf("line %d: ADD without --checksum", n.StartLine)
 				}
 				switch cmd {
 				case "from":
 					froms = append(froms, n.Next.Value)
+					if n.Next.Next != nil && strings.EqualFold(n.Next.Next.Value, "as") && n.Next.Next.Next != nil {
+						stages = append(stages, n.Next.Next.Next.Value)
+					}
 				case "user":
 					users = append(users, n.Next.Value)
 				case "workdir":
@@ -127,8 +145,23 @@ func TestDockerfiles(t *testing.T) {
 					}
 				}
 			}
-			if !strings.EqualFold(nodes[0].Value, "from") || !slices.Equal(froms, []string{"debian:bookworm-slim"}) {
-				t.Errorf("FROM lines %v (first instruction %q), want exactly one: FROM debian:bookworm-slim", froms, nodes[0].Value)
+			// One stage FROM debian:bookworm-slim; or (minimal-bun) stages
+			// before it FROM debian:bookworm-slim or an earlier stage.
+			if froms[len(froms)-1] != "debian:bookworm-slim" {
+				t.Errorf("FROM lines %v, want the last to be FROM debian:bookworm-slim", froms)
+			}
+			for i, f := range froms {
+				if f != "debian:bookworm-slim" && !slices.ContainsFunc(stages[:min(i, len(stages))], func(s string) bool {
+					return f == s || strings.HasPrefix(f, strings.TrimSuffix(s, "amd64")+"${")
+				}) {
+					t.Errorf("FROM %s: neither debian:bookworm-slim nor an earlier stage (%v)", f, stages)
+				}
+			}
+			if p.Name != "minimal-bun" && len(froms) != 1 {
+				t.Errorf("FROM lines %v, want exactly one", froms)
+			}
+			if first := strings.ToLower(nodes[0].Value); first != "from" && first != "arg" {
+				t.Errorf("first instruction %q, want FROM or ARG", nodes[0].Value)
 			}
 			if len(users) == 0 || users[len(users)-1] != "sandbox" {
 				t.Errorf("USER lines %v, want the last to be sandbox", users)
@@ -147,7 +180,8 @@ func TestDockerfiles(t *testing.T) {
 }
 
 // TestSameUserStep checks that every profile makes the sandbox user with the
-// same first RUN, so a builder's layer cache shares it between profiles.
+// same first RUN of its last stage, so a builder's layer cache shares it
+// between profiles.
 func TestSameUserStep(t *testing.T) {
 	var first string
 	for _, p := range List() {
@@ -156,7 +190,13 @@ func TestSameUserStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		var run string
-		for _, n := range res.AST.Children {
+		nodes := res.AST.Children
+		for i, n := range nodes {
+			if strings.EqualFold(n.Value, "from") {
+				nodes = res.AST.Children[i:] // the last stage
+			}
+		}
+		for _, n := range nodes {
 			cmd := strings.ToLower(n.Value)
 			if cmd == "run" {
 				run = n.Original
