@@ -111,26 +111,24 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		}
 		// The overlay diff, made from the upper folder the way the overlay
 		// driver's native Diff makes it (whiteout devices and opaque folders
-		// turned into .wh. entries), streamed straight into a new layer.
-		// Driver.Diff would hold the layer store's lock until its reader is
-		// closed, and PutLayer needs that lock: tarring the folder ourselves
-		// needs no spool file. The mount points are left out by exact-path
-		// exclude patterns.
-		rc, err := archive.TarWithOptions(upper, &archive.TarOptions{
-			Compression:     archive.Uncompressed,
-			WhiteoutFormat:  archive.OverlayWhiteoutFormat,
-			WhiteoutData:    lowers,
-			ExcludePatterns: excludePatterns(drop),
+		// turned into .wh. entries), streamed straight into a new layer
+		// (stage.go). Driver.Diff would hold the layer store's lock until its
+		// reader is closed, and writing the layer needs that lock: tarring
+		// the folder ourselves needs no spool file. The mount points are left
+		// out by exact-path exclude patterns.
+		layer, err = writeDiff(st, o.ContainerID, baseImg.TopLayer, pending, func() (io.ReadCloser, error) {
+			rc, err := archive.TarWithOptions(upper, &archive.TarOptions{
+				Compression:     archive.Uncompressed,
+				WhiteoutFormat:  archive.OverlayWhiteoutFormat,
+				WhiteoutData:    lowers,
+				ExcludePatterns: excludePatterns(drop),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("diff of layer %s: %w", c.LayerID, err)
+			}
+			return rc, nil
 		})
-		if err != nil {
-			return fmt.Errorf("diff of layer %s: %w", c.LayerID, err)
-		}
-		layer, _, err = st.PutLayer("", baseImg.TopLayer, []string{pending}, "", false, nil, rc)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("write the new layer: %w", err)
-		}
-		return nil
+		return err
 	}
 	var imgID string
 	take := func() error {
@@ -167,13 +165,15 @@ func RemoveLeftovers(s *image.Store, containerID string) {
 func tempPrefix(containerID string) string { return "commit-" + containerID + "-" }
 
 // removePending deletes the layer that a killed snapshot of containerID
-// left (named pending), unless an image uses it, and its temporary folders.
+// left (named pending), unless an image uses it, its temporary folders and
+// its staging folder.
 func removePending(s *image.Store, containerID string) {
 	dirs, _ := filepath.Glob(filepath.Join(s.TempDir(), tempPrefix(containerID)+"*"))
 	for _, d := range dirs {
 		os.RemoveAll(d)
 	}
 	st := s.Storage()
+	removeStaging(st, containerID)
 	pending := pendingName(containerID)
 	l, err := st.Layer(pending)
 	if err != nil {
