@@ -120,6 +120,13 @@ func stagedLayer(st storage.Store, containerID, parent, name string, diff func()
 		}
 		return nil, fmt.Errorf("write the new layer: %w", err)
 	}
+	// The driver moved the staging folder's "dir" into the layer; what is
+	// left is the folder with our marker (the driver's lock file is gone).
+	staging := filepath.Dir(out.Target)
+	os.Remove(filepath.Join(staging, d.marker))
+	if err := os.Remove(staging); err != nil && !os.IsNotExist(err) {
+		slog.Warn("snapshot: remove the staging folder", "folder", staging, "error", err)
+	}
 	slog.Debug("snapshot: layer staged", "layer", layer.ID, "bytes", out.Size, "staging", t1.Sub(t0), "apply", time.Since(t1))
 	return layer, nil
 }
