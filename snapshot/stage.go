@@ -23,6 +23,7 @@ import (
 	drivers "go.podman.io/storage/drivers"
 	"go.podman.io/storage/pkg/archive"
 	"go.podman.io/storage/pkg/stringid"
+	"golang.org/x/sys/unix"
 )
 
 // Writing the diff as a layer.
@@ -106,6 +107,14 @@ func stagedLayer(st storage.Store, containerID, parent, name string, diff func()
 		}
 		return nil, err
 	}
+	// PutLayer's layer folder gets the parent's owner (the driver gives
+	// it the parent's mode when it takes the staging folder).
+	if err := ownLikeParent(st, parent, out.Target); err != nil {
+		if cerr := st.CleanupStagedLayer(out); cerr != nil {
+			slog.Warn("snapshot: remove the staging folder", "folder", out.Target, "error", cerr)
+		}
+		return nil, err
+	}
 	t1 := time.Now()
 	layer, err := st.ApplyStagedLayer(storage.ApplyStagedLayerOptions{
 		ID:          stringid.GenerateRandomID(),
@@ -129,6 +138,27 @@ func stagedLayer(st storage.Store, containerID, parent, name string, diff func()
 	}
 	slog.Debug("snapshot: layer staged", "layer", layer.ID, "bytes", out.Size, "staging", t1.Sub(t0), "apply", time.Since(t1))
 	return layer, nil
+}
+
+// ownLikeParent gives folder the owner of parent's layer folder (as the
+// overlay driver gives a new layer's folder); nothing without a parent.
+func ownLikeParent(st storage.Store, parent, folder string) error {
+	if parent == "" {
+		return nil
+	}
+	drv, err := st.GraphDriver()
+	if err != nil {
+		return err
+	}
+	md, err := drv.Metadata(parent)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", parent, err)
+	}
+	var pst unix.Stat_t
+	if err := unix.Stat(md["UpperDir"], &pst); err != nil {
+		return fmt.Errorf("layer %s: %w", parent, err)
+	}
+	return os.Lchown(folder, int(pst.Uid), int(pst.Gid))
 }
 
 // removeStaging removes the staging folders that killed snapshots of

@@ -161,16 +161,38 @@ func TestStagedLayerEqualsPutLayer(t *testing.T) {
 			ExcludePatterns: excludePatterns(map[string]bool{"/mnt": true}),
 		})
 	}
+	drv, err := st.GraphDriver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirOf := func(id string) string {
+		md, err := drv.Metadata(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return md["UpperDir"]
+	}
+	// Both go on a parent whose folder has an unusual owner and mode.
+	parent, err := st.CreateLayer("", "", nil, "", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dirOf(parent.ID), 1234, 4321); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dirOf(parent.ID), 0o751); err != nil {
+		t.Fatal(err)
+	}
 	rc, err := diff()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _, err := st.PutLayer("", "", []string{"by-putlayer"}, "", false, nil, rc)
+	want, _, err := st.PutLayer("", parent.ID, []string{"by-putlayer"}, "", false, nil, rc)
 	rc.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := stagedLayer(st, "test-container", "", "by-staging", diff)
+	got, err := stagedLayer(st, "test-container", parent.ID, "by-staging", diff)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,22 +225,11 @@ func TestStagedLayerEqualsPutLayer(t *testing.T) {
 	if d := digest.FromBytes(gotTar); d != got.UncompressedDigest {
 		t.Fatalf("rebuilt tarball has digest %s, the layer says %s", d, got.UncompressedDigest)
 	}
-	drv, err := st.GraphDriver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirOf := func(id string) string {
-		md, err := drv.Metadata(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return md["UpperDir"]
-	}
 	gl, wl := treeListing(t, dirOf(got.ID)), treeListing(t, dirOf(want.ID))
 	if !slices.Equal(gl, wl) {
 		t.Fatalf("layer folders differ:\nstaged only: %q\nPutLayer only: %q", diffLines(wl, gl), diffLines(gl, wl))
 	}
-	for _, must := range []string{"a/gone whiteout mode=20000", "a/b/big mode=104755", "opaque mode=40750", "trusted.overlay.opaque=79", "user.note=", "security.capability=", "a/b/c/big-link", "nlink=2"} {
+	for _, must := range []string{". mode=40751 1234:4321", "a/gone whiteout mode=20000", "a/b/big mode=104755", "opaque mode=40750", "trusted.overlay.opaque=79", "user.note=", "security.capability=", "a/b/c/big-link", "nlink=2"} {
 		if !strings.Contains(strings.Join(gl, "\n"), must) {
 			t.Fatalf("layer folder lacks %q:\n%s", must, strings.Join(gl, "\n"))
 		}
@@ -230,7 +241,7 @@ func TestStagedLayerEqualsPutLayer(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(st.GraphRoot(), drv.String(), "staging", "*", "*")); len(left) > 0 {
 		t.Fatalf("staging left: %v", left)
 	}
-	for _, id := range []string{got.ID, want.ID} {
+	for _, id := range []string{got.ID, want.ID, parent.ID} {
 		if err := st.DeleteLayer(id); err != nil {
 			t.Error(err)
 		}

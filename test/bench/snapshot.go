@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ var (
 	only       = flag.String("only", "", `run one group only: "snapshot" (the snapshot and its tar baseline)`)
 	snapRounds = flag.Int("snapshot-n", 5, "rounds of the snapshot and of its tar baseline")
 	debugLog   = flag.Bool("debug", false, "log at debug level (the snapshot logs how long its steps took)")
+	traceFile  = flag.String("snapshot-trace", "", "write an execution trace (go tool trace) of the last snapshot round to this file")
 	cpuProfile = flag.String("snapshot-cpuprofile", "", "write a CPU profile (pprof) of the timed snapshots to this file")
 )
 
@@ -99,6 +101,18 @@ func snapshotBench(ctx context.Context, opts pocketdock.Options, root string, n 
 		stop, err := startProfile(i)
 		if err != nil {
 			return nil, err
+		}
+		if *traceFile != "" && i == n-1 {
+			f, err := os.Create(*traceFile)
+			if err != nil {
+				return nil, err
+			}
+			if err := trace.Start(f); err != nil {
+				f.Close()
+				return nil, err
+			}
+			prev := stop
+			stop = func() { trace.Stop(); f.Close(); prev() }
 		}
 		cpu0 := cpuTime()
 		start := time.Now()
