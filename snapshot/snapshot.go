@@ -111,22 +111,13 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		}
 		// The overlay diff, made from the upper folder the way the overlay
 		// driver's native Diff makes it (whiteout devices and opaque folders
-		// turned into .wh. entries), streamed straight into a new layer
-		// (stage.go). Driver.Diff would hold the layer store's lock until its
-		// reader is closed, and writing the layer needs that lock: tarring
-		// the folder ourselves needs no spool file. The mount points are left
-		// out by exact-path exclude patterns.
-		layer, err = writeDiff(st, o.ContainerID, baseImg.TopLayer, pending, func() (io.ReadCloser, error) {
-			rc, err := archive.TarWithOptions(upper, &archive.TarOptions{
-				Compression:     archive.Uncompressed,
-				WhiteoutFormat:  archive.OverlayWhiteoutFormat,
-				WhiteoutData:    lowers,
-				ExcludePatterns: excludePatterns(drop),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("diff of layer %s: %w", c.LayerID, err)
-			}
-			return rc, nil
+		// turned into .wh. entries; tarUpper), streamed straight into a new
+		// layer (stage.go). Driver.Diff would hold the layer store's lock
+		// until its reader is closed, and writing the layer needs that lock:
+		// tarring the folder ourselves needs no spool file. The mount points
+		// are left out.
+		layer, err = writeDiff(st, o.ContainerID, baseImg.TopLayer, pending, func(w *chunkWriter) error {
+			return tarUpper(w, upper, lowers, drop)
 		})
 		return err
 	}
@@ -226,7 +217,8 @@ func commitLayer(ctx context.Context, o Options, parent string, layer *storage.L
 
 // excludePatterns turns the paths in drop ("/a/b") into exact-match
 // exclude patterns of archive.TarWithOptions (relative, glob characters
-// escaped); an excluded folder is skipped with all it holds.
+// escaped); an excluded folder is skipped with all it holds. tarUpper leaves
+// out the same paths; the tests compare it with TarWithOptions using these.
 func excludePatterns(drop map[string]bool) []string {
 	var out []string
 	for p := range drop {

@@ -70,32 +70,43 @@ func stagingMarker(containerID string) string {
 	return "pocketdock-snapshot-" + containerID
 }
 
-// writeDiff writes the tar stream that diff opens as a new layer on parent,
-// named name: staged (stagedLayer) when the driver can, else with PutLayer.
-func writeDiff(st storage.Store, containerID, parent, name string, diff func() (io.ReadCloser, error)) (*storage.Layer, error) {
-	layer, err := stagedLayer(st, containerID, parent, name, diff)
+// writeDiff writes the tar stream that produce writes as a new layer on
+// parent, named name: staged (stagedLayer) when the driver can, else with
+// PutLayer.
+func writeDiff(st storage.Store, containerID, parent, name string, produce func(*chunkWriter) error) (*storage.Layer, error) {
+	layer, err := stagedLayer(st, containerID, parent, name, produce)
 	if !errors.Is(err, errNoStaging) && !errors.Is(err, storage.ErrNotSupported) {
 		return layer, err
 	}
 	slog.Debug("snapshot: the storage driver cannot stage the layer; writing it with PutLayer", "reason", err)
-	rc, err := diff()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	layer, _, err = st.PutLayer("", parent, []string{name}, "", false, nil, rc)
+	pr, pw := io.Pipe()
+	go func() {
+		w := &chunkWriter{emit: func(c *chunk) error {
+			_, err := pw.Write(c.b)
+			c.b = c.b[:cap(c.b)]
+			chunkPool.Put(c)
+			return err
+		}}
+		err := produce(w)
+		if err == nil {
+			err = w.flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	layer, _, err = st.PutLayer("", parent, []string{name}, "", false, nil, pr)
 	if err != nil {
 		return nil, fmt.Errorf("write the new layer: %w", err)
 	}
 	return layer, nil
 }
 
-// stagedLayer writes the tar stream that diff opens as a new layer on
+// stagedLayer writes the tar stream that produce writes as a new layer on
 // parent, named name, through the driver's staging folder (see above).
 // errNoStaging or storage.ErrNotSupported when the driver cannot; nothing is
 // left behind on any error.
-func stagedLayer(st storage.Store, containerID, parent, name string, diff func() (io.ReadCloser, error)) (*storage.Layer, error) {
-	d := &tarDiffer{diff: diff, marker: stagingMarker(containerID)}
+func stagedLayer(st storage.Store, containerID, parent, name string, produce func(*chunkWriter) error) (*storage.Layer, error) {
+	d := &tarDiffer{produce: produce, marker: stagingMarker(containerID)}
 	t0 := time.Now()
 	out, err := st.PrepareStagedLayer(nil, d)
 	if err != nil {
@@ -176,11 +187,12 @@ func removeStaging(st storage.Store, containerID string) {
 	}
 }
 
-// tarDiffer is a drivers.Differ that unpacks a tar stream into the driver's
-// staging folder and returns what PutLayer would record for that stream.
+// tarDiffer is a drivers.Differ that unpacks the tar stream produce writes
+// into the driver's staging folder and returns what PutLayer would record
+// for that stream.
 type tarDiffer struct {
-	diff   func() (io.ReadCloser, error)
-	marker string
+	produce func(*chunkWriter) error
+	marker  string
 }
 
 // Close implements drivers.Differ.
@@ -203,13 +215,7 @@ func (d *tarDiffer) ApplyDiff(dest string, options *archive.TarOptions, differOp
 		return out, err
 	}
 	os.Remove(ts.Name())
-	rc, err := d.diff()
-	if err != nil {
-		ts.Close()
-		return out, err
-	}
-	defer rc.Close()
-	res, err := fanOut(rc, ts, dest, options)
+	res, err := fanOut(d.produce, ts, dest, options)
 	if err != nil {
 		ts.Close()
 		return out, err
@@ -274,11 +280,11 @@ func (r *chanReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fanOut reads the tar stream src once and, side by side, hashes it,
-// writes its tar-split metadata to ts, unpacks it into dest with options and
-// logs its owners (as containers/storage's applyDiff does: whiteout entries
-// do not count).
-func fanOut(src io.Reader, ts *os.File, dest string, options *archive.TarOptions) (fanResult, error) {
+// fanOut runs produce and, side by side with it, hashes the tar stream it
+// writes, writes its tar-split metadata to ts, unpacks it into dest with
+// options and logs its owners (as containers/storage's applyDiff does:
+// whiteout entries do not count).
+func fanOut(produce func(*chunkWriter) error, ts *os.File, dest string, options *archive.TarOptions) (fanResult, error) {
 	var res fanResult
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -334,7 +340,7 @@ func fanOut(src io.Reader, ts *os.File, dest string, options *archive.TarOptions
 		}
 	})
 
-	// Read and hand out.
+	// Produce and hand out.
 	send := func(ch chan<- *chunk, c *chunk) {
 		select {
 		case ch <- c:
@@ -342,24 +348,22 @@ func fanOut(src io.Reader, ts *os.File, dest string, options *archive.TarOptions
 			c.release()
 		}
 	}
-	for ctx.Err() == nil {
-		c := chunkPool.Get().(*chunk)
-		n, err := io.ReadFull(src, c.b)
-		if n == 0 {
-			chunkPool.Put(c)
-		} else {
-			c.b = c.b[:n]
-			c.refs.Store(3)
-			send(toHash, c)
-			send(toSplit, c)
-			send(toUnpack, c)
+	w := &chunkWriter{emit: func(c *chunk) error {
+		c.refs.Store(3)
+		send(toHash, c)
+		send(toSplit, c)
+		send(toUnpack, c)
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			break
-		}
-		if err != nil {
-			fail(fmt.Errorf("read the layer diff: %w", err))
-		}
+		return nil
+	}}
+	err := produce(w)
+	if err == nil {
+		err = w.flush()
+	}
+	if err != nil {
+		fail(fmt.Errorf("the layer diff: %w", err))
 	}
 	close(toHash)
 	close(toSplit)

@@ -72,6 +72,11 @@ func upperTree(t *testing.T, dir string) {
 	must(os.Chmod(filepath.Join(dir, "a/b/big"), os.ModeSetuid|0o755))
 	must(os.MkdirAll(filepath.Join(dir, "mnt/point"), 0o755))
 	must(os.WriteFile(filepath.Join(dir, "mnt/point/hidden"), []byte("no"), 0o644))
+	// The first path of this pair is left out: the second carries the data.
+	must(os.Link(filepath.Join(dir, "mnt/point/hidden"), filepath.Join(dir, "z-link-of-hidden")))
+	must(unix.Mknod(filepath.Join(dir, "a/sock"), unix.S_IFSOCK|0o755, 0))                    // left out
+	must(unix.Setxattr(filepath.Join(dir, "a/empty"), "user.overlay.origin", []byte("x"), 0)) // left out
+	must(unix.Setxattr(filepath.Join(dir, "a/b"), "user.dir", []byte("d"), 0))
 }
 
 // treeListing describes every entry below dir: type and mode, owner, link
@@ -129,9 +134,10 @@ func treeListing(t *testing.T, dir string) []string {
 	return out
 }
 
-// A staged layer is the layer PutLayer makes from the same diff stream:
-// same digest, size, owners, the same rebuilt tarball (tar-split), and the
-// same files in its folder.
+// tarUpper makes the stream TarWithOptions makes, and a staged layer of it is
+// the layer PutLayer makes from TarWithOptions' stream: same digest, size,
+// owners, the same rebuilt tarball (tar-split), and the same files in its
+// folder.
 func TestStagedLayerEqualsPutLayer(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (overlay store, devices, trusted xattrs)")
@@ -153,13 +159,39 @@ func TestStagedLayerEqualsPutLayer(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(lower, "opaque/old"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	drop := map[string]bool{"/mnt": true}
 	diff := func() (io.ReadCloser, error) {
 		return archive.TarWithOptions(upper, &archive.TarOptions{
 			Compression:     archive.Uncompressed,
 			WhiteoutFormat:  archive.OverlayWhiteoutFormat,
 			WhiteoutData:    []string{lower},
-			ExcludePatterns: excludePatterns(map[string]bool{"/mnt": true}),
+			ExcludePatterns: excludePatterns(drop),
 		})
+	}
+	produce := func(w *chunkWriter) error { return tarUpper(w, upper, []string{lower}, drop) }
+
+	// tarUpper makes TarWithOptions' stream, byte for byte.
+	rc, err := diff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours bytes.Buffer
+	w := &chunkWriter{emit: func(c *chunk) error { ours.Write(c.b); return nil }}
+	if err := produce(w); err != nil {
+		t.Fatal(err)
+	}
+	w.flush()
+	if !bytes.Equal(ours.Bytes(), stock) {
+		n := 0
+		for n < len(stock) && n < ours.Len() && stock[n] == ours.Bytes()[n] {
+			n++
+		}
+		t.Fatalf("tarUpper's stream (%d bytes) differs from TarWithOptions' (%d bytes) from byte %d", ours.Len(), len(stock), n)
 	}
 	drv, err := st.GraphDriver()
 	if err != nil {
@@ -183,7 +215,7 @@ func TestStagedLayerEqualsPutLayer(t *testing.T) {
 	if err := os.Chmod(dirOf(parent.ID), 0o751); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := diff()
+	rc, err = diff()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +224,7 @@ func TestStagedLayerEqualsPutLayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := stagedLayer(st, "test-container", parent.ID, "by-staging", diff)
+	got, err := stagedLayer(st, "test-container", parent.ID, "by-staging", produce)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,13 +261,13 @@ func TestStagedLayerEqualsPutLayer(t *testing.T) {
 	if !slices.Equal(gl, wl) {
 		t.Fatalf("layer folders differ:\nstaged only: %q\nPutLayer only: %q", diffLines(wl, gl), diffLines(gl, wl))
 	}
-	for _, must := range []string{". mode=40751 1234:4321", "a/gone whiteout mode=20000", "a/b/big mode=104755", "opaque mode=40750", "trusted.overlay.opaque=79", "user.note=", "security.capability=", "a/b/c/big-link", "nlink=2"} {
+	for _, must := range []string{". mode=40751 1234:4321", "a/gone whiteout mode=20000", "a/b/big mode=104755", "opaque mode=40750", "trusted.overlay.opaque=79", "user.note=", "security.capability=", "a/b/c/big-link", "nlink=2", "user.dir=64", "z-link-of-hidden mode=100644 0:0 nlink=1"} {
 		if !strings.Contains(strings.Join(gl, "\n"), must) {
 			t.Fatalf("layer folder lacks %q:\n%s", must, strings.Join(gl, "\n"))
 		}
 	}
-	if strings.Contains(strings.Join(gl, "\n"), "mnt") {
-		t.Fatalf("the excluded mount point is in the layer:\n%s", strings.Join(gl, "\n"))
+	if j := strings.Join(gl, "\n"); strings.Contains(j, "mnt") || strings.Contains(j, "sock") || strings.Contains(j, "user.overlay") {
+		t.Fatalf("the excluded mount point, the socket or a user.overlay xattr is in the layer:\n%s", strings.Join(gl, "\n"))
 	}
 	// Nothing of the staging is left.
 	if left, _ := filepath.Glob(filepath.Join(st.GraphRoot(), drv.String(), "staging", "*", "*")); len(left) > 0 {
