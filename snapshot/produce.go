@@ -28,7 +28,8 @@ import (
 // out). What differs is where the bytes go: file data is read straight into
 // w's chunks instead of through TarWithOptions' pipe, and an entry that
 // cannot be read fails the snapshot instead of being left out with a log
-// line.
+// line. It reads the folder by path: the container must be frozen (or
+// stopped) so that nothing swaps a folder for a symlink meanwhile.
 func tarUpper(w *chunkWriter, upper string, lowers []string, drop map[string]bool) error {
 	conv := archive.GetWhiteoutConverter(archive.OverlayWhiteoutFormat, lowers)
 	tw := tar.NewWriter(w)
@@ -114,6 +115,27 @@ func tarUpper(w *chunkWriter, upper string, lowers []string, drop map[string]boo
 		return err
 	}
 	return tw.Close()
+}
+
+// tarWithOptions returns a producer of the stream tarUpper makes, through
+// archive.TarWithOptions: slower (a pipe and a copy more), but it resolves
+// every path inside upper (os.Root), so it is safe while the container's
+// processes can still change the folder; tarUpper reads it by path.
+func tarWithOptions(upper string, lowers []string, drop map[string]bool) func(*chunkWriter) error {
+	return func(w *chunkWriter) error {
+		rc, err := archive.TarWithOptions(upper, &archive.TarOptions{
+			Compression:     archive.Uncompressed,
+			WhiteoutFormat:  archive.OverlayWhiteoutFormat,
+			WhiteoutData:    lowers,
+			ExcludePatterns: excludePatterns(drop),
+		})
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.Copy(w, rc)
+		return err
+	}
 }
 
 // xattrsToHeader adds the xattrs TarWithOptions keeps to hdr (PAX

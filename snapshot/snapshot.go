@@ -116,9 +116,13 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		// until its reader is closed, and writing the layer needs that lock:
 		// tarring the folder ourselves needs no spool file. The mount points
 		// are left out.
-		layer, err = writeDiff(st, o.ContainerID, baseImg.TopLayer, pending, func(w *chunkWriter) error {
-			return tarUpper(w, upper, lowers, drop)
-		})
+		produce := func(w *chunkWriter) error { return tarUpper(w, upper, lowers, drop) }
+		if o.Frozen == nil {
+			// Nothing holds the container still: tarUpper reads the folder
+			// by path, TarWithOptions resolves every path inside it.
+			produce = tarWithOptions(upper, lowers, drop)
+		}
+		layer, err = writeDiff(st, o.ContainerID, baseImg.TopLayer, pending, produce)
 		return err
 	}
 	var imgID string

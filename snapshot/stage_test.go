@@ -234,6 +234,18 @@ func TestStagedLayerEqualsPutLayer(t *testing.T) {
 			got.UncompressedDigest, got.UncompressedSize, got.UIDs, got.GIDs,
 			want.UncompressedDigest, want.UncompressedSize, want.UIDs, want.GIDs)
 	}
+	// The same layer through TarWithOptions (the producer for a container
+	// that is not frozen).
+	viaStock, err := stagedLayer(st, "test-container", parent.ID, "by-staging-stock", tarWithOptions(upper, []string{lower}, drop))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if viaStock.UncompressedDigest != want.UncompressedDigest {
+		t.Fatalf("staged through TarWithOptions: %s, want %s", viaStock.UncompressedDigest, want.UncompressedDigest)
+	}
+	if err := st.DeleteLayer(viaStock.ID); err != nil {
+		t.Fatal(err)
+	}
 	if !slices.Equal(got.UIDs, []uint32{0, 1000}) {
 		t.Fatalf("uids %v, want [0 1000] (the whiteout does not count)", got.UIDs)
 	}
