@@ -126,8 +126,10 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		return err
 	}
 	var imgID string
+	start := time.Now()
 	take := func() error {
 		t0 := time.Now()
+		slog.Debug("snapshot: frozen", "container", o.ContainerID, "after", t0.Sub(start))
 		if err := writeLayer(); err != nil {
 			return err
 		}
@@ -144,6 +146,7 @@ func Commit(ctx context.Context, o Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
 	}
+	slog.Debug("snapshot: done", "container", o.ContainerID, "took", time.Since(start))
 	return imgID, nil
 }
 
