@@ -24,6 +24,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -194,7 +195,9 @@ func commitLayer(ctx context.Context, o Options, parent string, layer *storage.L
 	// under its chain ID (sha256 of "<parent layer ID>+<diff ID hex>"), and
 	// would otherwise copy all of it into a second layer. The layer gets that
 	// ID as a name, so the commit below takes it as it is.
-	if err := st.AddNames(layer.ID, []string{chainID(parent, layer.UncompressedDigest)}); err != nil {
+	if chain := chainID(parent, layer.UncompressedDigest); slices.Contains(layer.Names, chain) {
+		// Named so when it was written.
+	} else if err := st.AddNames(layer.ID, []string{chain}); err != nil {
 		if derr := st.DeleteLayer(layer.ID); derr != nil {
 			slog.Warn("snapshot: remove unused layer", "layer", layer.ID, "error", derr)
 		}

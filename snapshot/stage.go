@@ -127,13 +127,41 @@ func stagedLayer(st storage.Store, containerID, parent, name string, produce fun
 		return nil, err
 	}
 	t1 := time.Now()
-	layer, err := st.ApplyStagedLayer(storage.ApplyStagedLayerOptions{
-		ID:          stringid.GenerateRandomID(),
-		ParentLayer: parent,
-		Names:       []string{name},
-		DiffOutput:  out,
-		DiffOptions: &drivers.ApplyDiffWithDifferOpts{},
-	})
+	// containers/image reuses a present layer under its chain ID
+	// (commitLayer): giving the layer that name now saves renaming it, one
+	// write of the layer list less — unless a layer has that ID or name.
+	names := []string{name}
+	if chain := chainID(parent, out.UncompressedDigest); !layerExists(st, chain) {
+		names = append(names, chain)
+	}
+	apply := func(names []string) (*storage.Layer, error) {
+		return st.ApplyStagedLayer(storage.ApplyStagedLayerOptions{
+			ID:          stringid.GenerateRandomID(),
+			ParentLayer: parent,
+			Names:       names,
+			DiffOutput:  out,
+			DiffOptions: &drivers.ApplyDiffWithDifferOpts{},
+		})
+	}
+	// ApplyStagedLayer closes the tar-split file even when it fails; a
+	// duplicate of it allows a second try without the chain ID, should
+	// another layer have taken that name meanwhile (it checks names before
+	// it touches the staging folder).
+	spare, err := dupFile(out.TarSplit)
+	if err != nil {
+		if cerr := st.CleanupStagedLayer(out); cerr != nil {
+			slog.Warn("snapshot: remove the staging folder", "folder", out.Target, "error", cerr)
+		}
+		return nil, err
+	}
+	layer, err := apply(names)
+	if errors.Is(err, storage.ErrDuplicateName) && len(names) > 1 {
+		out.TarSplit, spare = spare, nil
+		layer, err = apply(names[:1])
+	}
+	if spare != nil {
+		spare.Close()
+	}
 	if err != nil {
 		if cerr := st.CleanupStagedLayer(out); cerr != nil {
 			slog.Warn("snapshot: remove the staging folder", "folder", out.Target, "error", cerr)
@@ -170,6 +198,21 @@ func ownLikeParent(st storage.Store, parent, folder string) error {
 		return fmt.Errorf("layer %s: %w", parent, err)
 	}
 	return os.Lchown(folder, int(pst.Uid), int(pst.Gid))
+}
+
+// layerExists reports whether a layer has ID or name id.
+func layerExists(st storage.Store, id string) bool {
+	_, err := st.Layer(id)
+	return !errors.Is(err, storage.ErrLayerUnknown)
+}
+
+// dupFile returns a second open file on f's open file description.
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // removeStaging removes the staging folders that killed snapshots of
