@@ -35,7 +35,8 @@ import (
 // fed by another pipe, each step waiting on the next. For a snapshot most of
 // that time is the two checksums, and they need not wait for each other.
 // stagedLayer computes what PutLayer computes from exactly the same tar
-// stream, side by side: the stream is read once, in chunks that go to
+// stream, side by side: the stream is made once (tarUpper, produce.go,
+// reads file data straight into it), in chunks that go to
 //
 //   - the sha256 (the layer's diff ID) and byte count;
 //   - tar-split (splitTar: tar-split's own parser and entries, as asm makes
@@ -51,13 +52,14 @@ import (
 // from us. The result is the layer PutLayer makes from the stream (a test
 // compares them). Drivers that cannot stage plain folders get PutLayer.
 //
-// The untar runs in this process: the stream comes from our own walk of the
-// frozen container's upper folder (no entry below a symlink, hardlinks only
-// to earlier entries), the staging folder is new and private, and Unpack
-// resolves every parent inside it (SecureJoin) and replaces, never follows,
-// a final symlink.
+// The untar runs in this process, not in a re-executed chrooted child: the
+// stream comes from a walk of the container's upper folder (tarUpper while
+// the container is frozen, TarWithOptions otherwise: no entry below a
+// symlink, hardlinks only to earlier entries), the staging folder is new and
+// private, and Unpack resolves every parent inside it (SecureJoin) and
+// replaces, never follows, a final symlink.
 
-// chunkSize is the size of the pieces the tar stream is read in.
+// chunkSize is the size of the pieces the tar stream is cut in.
 const chunkSize = 256 << 10
 
 // errNoStaging says the storage driver cannot stage a layer from a folder
