@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -189,7 +190,17 @@ func (s *Store) writeImage(d *newImage) (*storage.Image, error) {
 		Metadata: "{}",
 	}
 	id := cfgDigest.Encoded()
-	img, err := s.store.CreateImage(id, nil, top.ID, "", opts)
+	// The name goes on with CreateImage when no image holds it (one write
+	// of the image list less); else AddNames below moves it.
+	var names []string
+	if _, err := s.store.Image(d.tagged.String()); errors.Is(err, storage.ErrImageUnknown) {
+		names = []string{d.tagged.String()}
+	}
+	img, err := s.store.CreateImage(id, names, top.ID, "", opts)
+	if errors.Is(err, storage.ErrDuplicateName) {
+		// Taken meanwhile; CreateImage checks names before it writes.
+		img, err = s.store.CreateImage(id, nil, top.ID, "", opts)
+	}
 	fresh := err == nil
 	if errors.Is(err, storage.ErrDuplicateID) {
 		if img, err = s.store.Image(id); err != nil {
@@ -208,6 +219,9 @@ func (s *Store) writeImage(d *newImage) (*storage.Image, error) {
 		}
 	} else if err != nil {
 		return nil, err
+	}
+	if slices.Contains(img.Names, d.tagged.String()) {
+		return img, nil
 	}
 	if err := s.store.AddNames(img.ID, []string{d.tagged.String()}); err != nil {
 		if fresh {

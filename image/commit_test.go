@@ -129,27 +129,31 @@ func TestCommitLayerWritesWhatContainersImageWrote(t *testing.T) {
 		if err := s.store.AddNames(layer.ID, []string{chainID(img.TopLayer, layer.UncompressedDigest)}); err != nil {
 			t.Fatal(err)
 		}
-		// Another image holds the name first: it moves.
-		if _, err := s.Import(context.Background(), base, "snap", nil); err != nil {
+		// Another image holds the second name first: it moves.
+		if _, err := s.Import(context.Background(), base, "snap2", nil); err != nil {
 			t.Fatal(err)
 		}
 		nl := NewLayer{DiffID: layer.UncompressedDigest, Size: layer.UncompressedSize}
 		h := imgspecv1.History{Created: &created, CreatedBy: "test", Comment: "commit"}
+		// The same commit under a new name, then under a name another image
+		// holds (the same config: the image is reused, the name added).
 		var out *storage.Image
-		if direct {
-			desc, err := s.CommitLayer(context.Background(), "base", nl, "snap", h)
-			if err != nil {
-				t.Fatal(err)
+		for _, name := range []string{"snap", "snap2"} {
+			if direct {
+				desc, err := s.CommitLayer(context.Background(), "base", nl, name, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out, err = s.store.Image(desc.ID); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				d, err := s.prepareCommit("base", nl, name, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = writeImageViaCopy(t, s, d)
 			}
-			if out, err = s.store.Image(desc.ID); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			d, err := s.prepareCommit("base", nl, "snap", h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = writeImageViaCopy(t, s, d)
 		}
 		if out.TopLayer != layer.ID {
 			t.Fatalf("direct=%v: top layer %s, want the layer put (%s)", direct, out.TopLayer, layer.ID)
@@ -158,7 +162,7 @@ func TestCommitLayerWritesWhatContainersImageWrote(t *testing.T) {
 		// Nothing else holds the name.
 		imgs, _ := s.store.Images()
 		for _, o := range imgs {
-			if o.ID != out.ID && slices.Contains(o.Names, "localhost/snap:latest") {
+			if o.ID != out.ID && (slices.Contains(o.Names, "localhost/snap:latest") || slices.Contains(o.Names, "localhost/snap2:latest")) {
 				t.Fatalf("direct=%v: the name stayed on image %s too", direct, o.ID)
 			}
 		}
