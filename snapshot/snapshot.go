@@ -195,10 +195,11 @@ func removePending(s *image.Store, containerID string) {
 func commitLayer(ctx context.Context, o Options, parent string, layer *storage.Layer) (string, error) {
 	st := o.Store.Storage()
 	pending := pendingName(o.ContainerID)
-	// containers/image's storage destination reuses a present layer only
-	// under its chain ID (sha256 of "<parent layer ID>+<diff ID hex>"), and
-	// would otherwise copy all of it into a second layer. The layer gets that
-	// ID as a name, so the commit below takes it as it is.
+	// CommitLayer, like containers/image's storage destination, takes the
+	// layer under its chain ID (sha256 of "<parent layer ID>+<diff ID hex>");
+	// the layer has that ID as a name (given when it was staged, else now).
+	// Another layer with that ID (the same diff on the same parent) would be
+	// taken instead, and this one removed below.
 	if chain := chainID(parent, layer.UncompressedDigest); slices.Contains(layer.Names, chain) {
 		// Named so when it was written.
 	} else if err := st.AddNames(layer.ID, []string{chain}); err != nil {
