@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pocketdock/pocketdock"
 	pdrt "github.com/pocketdock/pocketdock/runtime"
 )
@@ -99,7 +101,19 @@ func snapshotBench(ctx context.Context, opts pocketdock.Options, root string, n 
 	// Rounds alternate (tar, snapshot, tar, …) so that both see the same
 	// load on a shared machine; the first tar round warms nothing the
 	// snapshot needs (the files were just written).
+	// Before each timed round the data earlier rounds wrote is flushed
+	// (syncfs, untimed): otherwise a round runs while the previous one's
+	// 100 MB is being written back, and whatever waits for the disk (the
+	// store's fsyncs of its metadata; tar has none) pays for the earlier
+	// round.
+	settle := func() {
+		if f, err := os.Open(root); err == nil {
+			unix.Syncfs(int(f.Fd()))
+			f.Close()
+		}
+	}
 	for i := 0; i < n; i++ {
+		settle()
 		start := time.Now()
 		tarFile := filepath.Join(root, fmt.Sprintf("upper-%d.tar", i))
 		defer os.Remove(tarFile)
@@ -110,6 +124,7 @@ func snapshotBench(ctx context.Context, opts pocketdock.Options, root string, n 
 		tarRes.samples = append(tarRes.samples, time.Since(start))
 		tarCPU.samples = append(tarCPU.samples, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 
+		settle()
 		stop, err := startProfile(i)
 		if err != nil {
 			return nil, err
