@@ -3,7 +3,11 @@
 // layer (deletions as whiteouts, opaque directories, hardlinks, symlinks,
 // fifos, xattrs and file capabilities kept) becomes a new layer on the
 // image's top layer, with a new config and history entry, written through
-// containers/image into the store so it exports like any other image.
+// containers/image into the store so it exports like any other image. The
+// layer itself is written while the container is frozen, through
+// containers/storage's staged-layer API with the checksums, tar-split and
+// unpacking side by side (stage.go, produce.go): the same layer PutLayer
+// would make, in about the time `tar -cf` takes to write the changes.
 //
 // pocketdock's own mount points (the agent, /etc/hosts, /etc/hostname,
 // /etc/resolv.conf, volume targets — every mount of the container) never
@@ -24,6 +28,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -111,30 +116,25 @@ func Commit(ctx context.Context, o Options) (string, error) {
 		}
 		// The overlay diff, made from the upper folder the way the overlay
 		// driver's native Diff makes it (whiteout devices and opaque folders
-		// turned into .wh. entries), streamed straight into a new layer.
-		// Driver.Diff would hold the layer store's lock until its reader is
-		// closed, and PutLayer needs that lock: tarring the folder ourselves
-		// needs no spool file. The mount points are left out by exact-path
-		// exclude patterns.
-		rc, err := archive.TarWithOptions(upper, &archive.TarOptions{
-			Compression:     archive.Uncompressed,
-			WhiteoutFormat:  archive.OverlayWhiteoutFormat,
-			WhiteoutData:    lowers,
-			ExcludePatterns: excludePatterns(drop),
-		})
-		if err != nil {
-			return fmt.Errorf("diff of layer %s: %w", c.LayerID, err)
+		// turned into .wh. entries; tarUpper), streamed straight into a new
+		// layer (stage.go). Driver.Diff would hold the layer store's lock
+		// until its reader is closed, and writing the layer needs that lock:
+		// tarring the folder ourselves needs no spool file. The mount points
+		// are left out.
+		produce := func(w *chunkWriter) error { return tarUpper(w, upper, lowers, drop) }
+		if o.Frozen == nil {
+			// Nothing holds the container still: tarUpper reads the folder
+			// by path, TarWithOptions resolves every path inside it.
+			produce = tarWithOptions(upper, lowers, drop)
 		}
-		layer, _, err = st.PutLayer("", baseImg.TopLayer, []string{pending}, "", false, nil, rc)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("write the new layer: %w", err)
-		}
-		return nil
+		layer, err = writeDiff(st, o.ContainerID, baseImg.TopLayer, pending, produce)
+		return err
 	}
 	var imgID string
+	start := time.Now()
 	take := func() error {
 		t0 := time.Now()
+		slog.Debug("snapshot: frozen", "container", o.ContainerID, "after", t0.Sub(start))
 		if err := writeLayer(); err != nil {
 			return err
 		}
@@ -151,6 +151,7 @@ func Commit(ctx context.Context, o Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
 	}
+	slog.Debug("snapshot: done", "container", o.ContainerID, "took", time.Since(start))
 	return imgID, nil
 }
 
@@ -167,13 +168,15 @@ func RemoveLeftovers(s *image.Store, containerID string) {
 func tempPrefix(containerID string) string { return "commit-" + containerID + "-" }
 
 // removePending deletes the layer that a killed snapshot of containerID
-// left (named pending), unless an image uses it, and its temporary folders.
+// left (named pending), unless an image uses it, its temporary folders and
+// its staging folder.
 func removePending(s *image.Store, containerID string) {
 	dirs, _ := filepath.Glob(filepath.Join(s.TempDir(), tempPrefix(containerID)+"*"))
 	for _, d := range dirs {
 		os.RemoveAll(d)
 	}
 	st := s.Storage()
+	removeStaging(st, containerID)
 	pending := pendingName(containerID)
 	l, err := st.Layer(pending)
 	if err != nil {
@@ -192,11 +195,14 @@ func removePending(s *image.Store, containerID string) {
 func commitLayer(ctx context.Context, o Options, parent string, layer *storage.Layer) (string, error) {
 	st := o.Store.Storage()
 	pending := pendingName(o.ContainerID)
-	// containers/image's storage destination reuses a present layer only
-	// under its chain ID (sha256 of "<parent layer ID>+<diff ID hex>"), and
-	// would otherwise copy all of it into a second layer. The layer gets that
-	// ID as a name, so the commit below takes it as it is.
-	if err := st.AddNames(layer.ID, []string{chainID(parent, layer.UncompressedDigest)}); err != nil {
+	// CommitLayer, like containers/image's storage destination, takes the
+	// layer under its chain ID (sha256 of "<parent layer ID>+<diff ID hex>");
+	// the layer has that ID as a name (given when it was staged, else now).
+	// Another layer with that ID (the same diff on the same parent) would be
+	// taken instead, and this one removed below.
+	if chain := chainID(parent, layer.UncompressedDigest); slices.Contains(layer.Names, chain) {
+		// Named so when it was written.
+	} else if err := st.AddNames(layer.ID, []string{chain}); err != nil {
 		if derr := st.DeleteLayer(layer.ID); derr != nil {
 			slog.Warn("snapshot: remove unused layer", "layer", layer.ID, "error", derr)
 		}
@@ -226,7 +232,8 @@ func commitLayer(ctx context.Context, o Options, parent string, layer *storage.L
 
 // excludePatterns turns the paths in drop ("/a/b") into exact-match
 // exclude patterns of archive.TarWithOptions (relative, glob characters
-// escaped); an excluded folder is skipped with all it holds.
+// escaped); an excluded folder is skipped with all it holds. tarUpper leaves
+// out the same paths; the tests compare it with TarWithOptions using these.
 func excludePatterns(drop map[string]bool) []string {
 	var out []string
 	for p := range drop {

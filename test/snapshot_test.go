@@ -111,6 +111,7 @@ echo v > /vol/data/in-volume`)
 	}
 	id := strings.TrimSpace(out)
 	t.Cleanup(func() { cli(t, "rmi", id) })
+	checkSnapshotLayer(t, id)
 	if added := diffState(before, rootState(t)); len(added) != 2 {
 		t.Fatalf("snapshot: want one new layer and one new image, got %v", added)
 	}

@@ -117,6 +117,9 @@ func run() error {
 	} else {
 		return err
 	}
+	if *only == "snapshot" {
+		return snapshotOnly(ctx, opts, root)
+	}
 
 	if err := add(measure("pocketdock SDK lifecycle (create, run echo, shutdown)", n, func() error {
 		c, err := pocketdock.CreateNewContainer(ctx, opts)
@@ -173,7 +176,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	snaps, err := snapshotBench(ctx, opts, root, 3)
+	snaps, err := snapshotBench(ctx, opts, root, *snapRounds)
 	if err != nil {
 		return err
 	}
