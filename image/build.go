@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -18,11 +17,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	imgspecs "github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
-	"go.podman.io/image/v5/copy"
-	ocilayout "go.podman.io/image/v5/oci/layout"
-	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
 )
@@ -59,182 +54,55 @@ type BuildCommit struct {
 	CacheKey string
 }
 
-// CommitBuild makes an untagged image from c, written through containers/image
-// the way CommitLayer writes one (so it exports like any image and no layer
+// CommitBuild makes an untagged image from c, written into the store the way
+// CommitLayer writes one (so it exports like any image and no layer
 // data is copied), and returns it. The image ID is the digest of its config.
 // Errors: ErrImageNotFound (base), ErrInvalidArgument (a base without a
-// config), copy errors.
+// config), ctx errors, store errors.
 func (s *Store) CommitBuild(ctx context.Context, c BuildCommit) (*Image, error) {
-	raw := map[string]json.RawMessage{}
-	var diffIDs []digest.Digest
-	var history []imgspecv1.History
-	var chain []string
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b := &baseImage{raw: map[string]json.RawMessage{}}
 	if c.Base != "" {
-		img, err := s.lookup(c.Base)
-		if err != nil {
+		var err error
+		if b, err = s.readBase(c.Base, "built"); err != nil {
 			return nil, err
-		}
-		cfgBytes, err := s.configBlob(img)
-		if err != nil {
-			return nil, fmt.Errorf("read config of image %s: %w", img.ID, err)
-		}
-		if cfgBytes == nil {
-			return nil, fmt.Errorf("%w: image %s has no config (Docker schema 1); it cannot be built on", ErrInvalidArgument, img.ID)
-		}
-		if err := json.Unmarshal(cfgBytes, &raw); err != nil {
-			return nil, fmt.Errorf("parse config of image %s: %w", img.ID, err)
-		}
-		var cfg imgspecv1.Image
-		if err := json.Unmarshal(cfgBytes, &cfg); err != nil {
-			return nil, fmt.Errorf("parse config of image %s: %w", img.ID, err)
-		}
-		diffIDs, history = cfg.RootFS.DiffIDs, cfg.History
-		for id := img.TopLayer; id != ""; {
-			l, err := s.store.Layer(id)
-			if err != nil {
-				return nil, fmt.Errorf("layer %s of image %s: %w", id, img.ID, err)
-			}
-			chain = append([]string{id}, chain...)
-			id = l.Parent
-		}
-		if len(chain) != len(diffIDs) {
-			return nil, fmt.Errorf("image %s: %d layers but %d diff IDs in its config", img.ID, len(chain), len(diffIDs))
-		}
-	} else {
-		for k, v := range map[string]string{"architecture": goruntime.GOARCH, "os": "linux"} {
-			raw[k], _ = json.Marshal(v)
 		}
 	}
 	now := time.Now().UTC()
-	for i := range c.History {
-		if c.History[i].Created == nil {
-			c.History[i].Created = &now
+	added := slices.Clone(c.History)
+	for i := range added {
+		if added[i].Created == nil {
+			added[i].Created = &now
 		}
 	}
 	created := now
-	if n := len(c.History); n > 0 {
-		created = *c.History[n-1].Created
+	if n := len(added); n > 0 {
+		created = *added[n-1].Created
 	}
-	var layers []imgspecv1.Descriptor
-	for i, id := range chain {
-		l, err := s.store.Layer(id)
-		if err != nil {
-			return nil, err
-		}
-		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: diffIDs[i], Size: max(l.UncompressedSize, 0)})
-	}
-	if c.Layer != nil {
-		diffIDs = append(slices.Clone(diffIDs), c.Layer.DiffID)
-		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: c.Layer.DiffID, Size: c.Layer.Size})
-	}
-	if len(layers) == 0 {
-		return nil, fmt.Errorf("%w: an image without any layer (FROM scratch with no COPY or ADD) cannot be stored", ErrInvalidArgument)
-	}
-	history = append(slices.Clone(history), c.History...)
 	fields := map[string]any{
 		"created": created,
-		"rootfs":  imgspecv1.RootFS{Type: "layers", DiffIDs: diffIDs},
-		"history": history,
+		"history": append(slices.Clone(b.cfg.History), added...),
 	}
-	for k, v := range fields {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		raw[k] = b
+	if b.img == nil {
+		fields["architecture"], fields["os"] = goruntime.GOARCH, "linux"
 	}
 	if c.Config != nil {
-		raw["config"] = c.Config
+		fields["config"] = c.Config
 	}
-	newCfg, err := json.Marshal(raw)
+	d, err := s.compose(b, c.Layer, fields)
 	if err != nil {
 		return nil, err
-	}
-
-	prefix := "build-"
-	if c.Layer != nil && c.Layer.TempPrefix != "" {
-		prefix = c.Layer.TempPrefix
-	}
-	dir, err := os.MkdirTemp(s.TempDir(), prefix)
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	cfgDigest, err := writeLayout(dir, newCfg, layers)
-	if err != nil {
-		return nil, err
-	}
-	src, err := ocilayout.NewReference(dir, "")
-	if err != nil {
-		return nil, err
-	}
-	pc, err := s.policyContext()
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = pc.Destroy() }()
-	sys := s.sys
-	sys.BigFilesTemporaryDir = dir
-	id := cfgDigest.Encoded()
-	dst, err := istorage.Transport.NewStoreReference(s.store, nil, id)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := copy.Image(ctx, pc, dst, src, &copy.Options{SourceCtx: &sys, DestinationCtx: &sys}); err != nil {
-		return nil, fmt.Errorf("commit build step on %s: %w", c.Base, err)
 	}
 	if c.CacheKey != "" {
-		if err := s.store.SetImageBigData(id, buildCachePrefix+c.CacheKey, []byte(c.CacheKey), nil); err != nil {
-			return nil, fmt.Errorf("record the build cache key on %s: %w", id, err)
-		}
+		d.extra = []storage.ImageBigDataOption{{Key: buildCachePrefix + c.CacheKey, Data: []byte(c.CacheKey)}}
 	}
-	out, err := s.store.Image(id)
+	out, err := s.writeImage(d)
 	if err != nil {
-		return nil, fmt.Errorf("finding the committed image %s: %w", id, err)
+		return nil, fmt.Errorf("commit build step on %s: %w", c.Base, err)
 	}
 	return s.describe(out)
-}
-
-// writeLayout writes an OCI layout with one image (config cfg, layers named
-// by their diff IDs) to dir and returns the config digest.
-func writeLayout(dir string, cfg []byte, layers []imgspecv1.Descriptor) (digest.Digest, error) {
-	blobs := filepath.Join(dir, "blobs", "sha256")
-	if err := os.MkdirAll(blobs, 0o700); err != nil {
-		return "", err
-	}
-	writeBlob := func(data []byte) (digest.Digest, error) {
-		d := digest.FromBytes(data)
-		return d, os.WriteFile(filepath.Join(blobs, d.Encoded()), data, 0o600)
-	}
-	cfgDigest, err := writeBlob(cfg)
-	if err != nil {
-		return "", err
-	}
-	man, err := json.Marshal(imgspecv1.Manifest{
-		Versioned: imgspecs.Versioned{SchemaVersion: 2},
-		MediaType: imgspecv1.MediaTypeImageManifest,
-		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(cfg))},
-		Layers:    layers,
-	})
-	if err != nil {
-		return "", err
-	}
-	manDigest, err := writeBlob(man)
-	if err != nil {
-		return "", err
-	}
-	index, err := json.Marshal(imgspecv1.Index{
-		Versioned: imgspecs.Versioned{SchemaVersion: 2},
-		MediaType: imgspecv1.MediaTypeImageIndex,
-		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: manDigest, Size: int64(len(man))}},
-	})
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), index, 0o600); err != nil {
-		return "", err
-	}
-	return cfgDigest, os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o600)
 }
 
 // FindBuildCache returns the image recorded (by CommitBuild) under cache key

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -54,7 +55,7 @@ func (s *Store) CommitLayer(ctx context.Context, base string, layer NewLayer, na
 	}
 	out, err := s.writeImage(d)
 	if err != nil {
-		return nil, fmt.Errorf("commit %s on %s: %w", d.tagged, d.base.ID, err)
+		return nil, fmt.Errorf("commit %s on %s: %w", d.tagged, base, err)
 	}
 	return s.describe(out)
 }
@@ -65,7 +66,41 @@ func (s *Store) prepareCommit(base string, layer NewLayer, name string, history 
 	if err != nil {
 		return nil, err
 	}
-	img, err := s.lookup(base)
+	b, err := s.readBase(base, "committed")
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	if history.Created == nil {
+		history.Created = &now
+	}
+	d, err := s.compose(b, &layer, map[string]any{
+		"created": history.Created,
+		"history": append(slices.Clone(b.cfg.History), history),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.tagged = tagged
+	return d, nil
+}
+
+// baseImage is what a commit keeps of its base: the image (nil = scratch),
+// its config with every field kept raw and parsed, and its layers (bottom
+// first, one per diff ID of the config).
+type baseImage struct {
+	img   *storage.Image
+	raw   map[string]json.RawMessage
+	cfg   imgspecv1.Image
+	chain []string
+}
+
+// readBase reads image ref's config and layer chain. verb ends the error
+// for an image without a config ("it cannot be <verb> on"). Errors:
+// ErrImageNotFound, ErrInvalidArgument (no config), store errors, a layer
+// count that differs from the config's diff IDs.
+func (s *Store) readBase(ref, verb string) (*baseImage, error) {
+	img, err := s.lookup(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -74,91 +109,99 @@ func (s *Store) prepareCommit(base string, layer NewLayer, name string, history 
 		return nil, fmt.Errorf("read config of image %s: %w", img.ID, err)
 	}
 	if cfgBytes == nil {
-		return nil, fmt.Errorf("%w: image %s has no config (Docker schema 1); it cannot be committed on", ErrInvalidArgument, img.ID)
+		return nil, fmt.Errorf("%w: image %s has no config (Docker schema 1); it cannot be %s on", ErrInvalidArgument, img.ID, verb)
 	}
-	// Keep every field of the base config, change only the ones we own.
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(cfgBytes, &raw); err != nil {
+	b := &baseImage{img: img}
+	if err := json.Unmarshal(cfgBytes, &b.raw); err != nil {
 		return nil, fmt.Errorf("parse config of image %s: %w", img.ID, err)
 	}
-	var cfg imgspecv1.Image
-	if err := json.Unmarshal(cfgBytes, &cfg); err != nil {
+	if err := json.Unmarshal(cfgBytes, &b.cfg); err != nil {
 		return nil, fmt.Errorf("parse config of image %s: %w", img.ID, err)
 	}
-	now := time.Now().UTC()
-	if history.Created == nil {
-		history.Created = &now
-	}
-	cfg.RootFS.Type = "layers"
-	cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, layer.DiffID)
-	cfg.History = append(cfg.History, history)
-	for k, v := range map[string]any{"created": history.Created, "rootfs": cfg.RootFS, "history": cfg.History} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		raw[k] = b
-	}
-	newCfg, err := json.Marshal(raw)
-	if err != nil {
-		return nil, err
-	}
-
-	// The base layers, bottom first; the manifest names them by diff ID so
-	// the store's copy reuses them instead of reading them.
-	var chain []string
 	for id := img.TopLayer; id != ""; {
 		l, err := s.store.Layer(id)
 		if err != nil {
 			return nil, fmt.Errorf("layer %s of image %s: %w", id, img.ID, err)
 		}
-		chain = append([]string{id}, chain...)
+		b.chain = append([]string{id}, b.chain...)
 		id = l.Parent
 	}
-	if len(chain) != len(cfg.RootFS.DiffIDs)-1 {
-		return nil, fmt.Errorf("image %s: %d layers but %d diff IDs in its config", img.ID, len(chain), len(cfg.RootFS.DiffIDs)-1)
+	if len(b.chain) != len(b.cfg.RootFS.DiffIDs) {
+		return nil, fmt.Errorf("image %s: %d layers but %d diff IDs in its config", img.ID, len(b.chain), len(b.cfg.RootFS.DiffIDs))
 	}
+	return b, nil
+}
+
+// compose makes the config and manifest of an image on b's layers plus
+// layer (nil = none): b's config with rootfs set and the given fields
+// ("created" is required) replaced, every other field kept. The manifest
+// names every layer by its diff ID. Errors: ErrInvalidArgument for an image
+// with no layer at all.
+func (s *Store) compose(b *baseImage, layer *NewLayer, fields map[string]any) (*newImage, error) {
+	d := &newImage{}
+	raw := map[string]json.RawMessage{}
+	var diffIDs []digest.Digest
 	var layers []imgspecv1.Descriptor
-	for i, id := range chain {
-		l, err := s.store.Layer(id)
+	if b.img != nil {
+		d.parentTop = b.img.TopLayer
+		raw = maps.Clone(b.raw)
+		diffIDs = slices.Clone(b.cfg.RootFS.DiffIDs)
+		for i, id := range b.chain {
+			l, err := s.store.Layer(id)
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: diffIDs[i], Size: max(l.UncompressedSize, 0)})
+		}
+	}
+	if layer != nil {
+		d.diffID = layer.DiffID
+		diffIDs = append(diffIDs, layer.DiffID)
+		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: layer.DiffID, Size: layer.Size})
+	}
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("%w: an image without any layer (FROM scratch with no COPY or ADD) cannot be stored", ErrInvalidArgument)
+	}
+	fields["rootfs"] = imgspecv1.RootFS{Type: "layers", DiffIDs: diffIDs}
+	for k, v := range fields {
+		j, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}
-		size := l.UncompressedSize
-		if size < 0 {
-			size = 0
-		}
-		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: cfg.RootFS.DiffIDs[i], Size: size})
+		raw[k] = j
 	}
-	layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: layer.DiffID, Size: layer.Size})
-
-	cfgDigest := digest.FromBytes(newCfg)
-	man := imgspecv1.Manifest{
+	var err error
+	if d.config, err = json.Marshal(raw); err != nil {
+		return nil, err
+	}
+	cfgDigest := digest.FromBytes(d.config)
+	d.manifest, err = json.Marshal(imgspecv1.Manifest{
 		Versioned: imgspecs.Versioned{SchemaVersion: 2},
 		MediaType: imgspecv1.MediaTypeImageManifest,
-		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(newCfg))},
+		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(d.config))},
 		Layers:    layers,
-	}
-	manBytes, err := json.Marshal(man)
+	})
 	if err != nil {
 		return nil, err
 	}
 	// The creation date as containers/image reads it back from the config.
-	var created time.Time
-	if err := json.Unmarshal(raw["created"], &created); err != nil {
-		return nil, err
+	if err := json.Unmarshal(raw["created"], &d.created); err != nil {
+		return nil, fmt.Errorf("the new config's created: %w", err)
 	}
-	return &newImage{tagged: tagged, base: img, diffID: layer.DiffID, config: newCfg, manifest: manBytes, created: created}, nil
+	return d, nil
 }
 
-// newImage is what CommitLayer writes: the config and manifest of an image
-// whose top layer has diffID on base's top layer.
+// newImage is what writeImage writes: the config and manifest of an image
+// on the layer parentTop ("" = none), plus, when diffID is set, the new top
+// layer with that diff ID on parentTop; tagged (nil = untagged) is its name,
+// extra more big-data items.
 type newImage struct {
 	tagged           reference.Named
-	base             *storage.Image
+	parentTop        string
 	diffID           digest.Digest
 	config, manifest []byte
 	created          time.Time
+	extra            []storage.ImageBigDataOption
 }
 
 // writeImage writes d into the store as containers/image's storage
@@ -170,44 +213,52 @@ type newImage struct {
 // has the same top layer. Then the name is added (and so moved from any
 // other image).
 func (s *Store) writeImage(d *newImage) (*storage.Image, error) {
-	chain := chainID(d.base.TopLayer, d.diffID)
-	top, err := s.store.Layer(chain)
-	if err != nil {
-		return nil, fmt.Errorf("the new layer %s (chain ID %s): %w", d.diffID, chain, err)
-	}
-	if top.Parent != d.base.TopLayer || top.UncompressedDigest != d.diffID {
-		return nil, fmt.Errorf("layer %s under chain ID %s has parent %q and diff ID %s, want %q and %s", top.ID, chain, top.Parent, top.UncompressedDigest, d.base.TopLayer, d.diffID)
+	topID := d.parentTop
+	if d.diffID != "" {
+		chain := ChainID(d.parentTop, d.diffID)
+		top, err := s.store.Layer(chain)
+		if err != nil {
+			return nil, fmt.Errorf("the new layer %s (chain ID %s): %w", d.diffID, chain, err)
+		}
+		if top.Parent != d.parentTop || top.UncompressedDigest != d.diffID {
+			return nil, fmt.Errorf("layer %s under chain ID %s has parent %q and diff ID %s, want %q and %s", top.ID, chain, top.Parent, top.UncompressedDigest, d.parentTop, d.diffID)
+		}
+		topID = top.ID
 	}
 	cfgDigest := digest.FromBytes(d.config)
 	manDigest := digest.FromBytes(d.manifest)
 	opts := &storage.ImageOptions{
 		CreationDate: d.created,
-		BigData: []storage.ImageBigDataOption{
+		BigData: append([]storage.ImageBigDataOption{
 			{Key: cfgDigest.String(), Data: d.config, Digest: cfgDigest},
 			{Key: storage.ImageDigestManifestBigDataNamePrefix + "-" + manDigest.String(), Data: d.manifest, Digest: manDigest},
 			{Key: storage.ImageDigestBigDataKey, Data: d.manifest, Digest: manDigest},
-		},
+		}, d.extra...),
 		Metadata: "{}",
 	}
 	id := cfgDigest.Encoded()
+	name := ""
+	if d.tagged != nil {
+		name = d.tagged.String()
+	}
 	// The name goes on with CreateImage when no image holds it (one write
 	// of the image list less); else AddNames below moves it.
 	var names []string
-	if _, err := s.store.Image(d.tagged.String()); errors.Is(err, storage.ErrImageUnknown) {
-		names = []string{d.tagged.String()}
+	if _, err := s.store.Image(name); name != "" && errors.Is(err, storage.ErrImageUnknown) {
+		names = []string{name}
 	}
-	img, err := s.store.CreateImage(id, names, top.ID, "", opts)
+	img, err := s.store.CreateImage(id, names, topID, "", opts)
 	if errors.Is(err, storage.ErrDuplicateName) {
 		// Taken meanwhile; CreateImage checks names before it writes.
-		img, err = s.store.CreateImage(id, nil, top.ID, "", opts)
+		img, err = s.store.CreateImage(id, nil, topID, "", opts)
 	}
 	fresh := err == nil
 	if errors.Is(err, storage.ErrDuplicateID) {
 		if img, err = s.store.Image(id); err != nil {
 			return nil, err
 		}
-		if img.TopLayer != top.ID {
-			return nil, fmt.Errorf("image %s already exists on top layer %s, not %s: %w", id, img.TopLayer, top.ID, storage.ErrDuplicateID)
+		if img.TopLayer != topID {
+			return nil, fmt.Errorf("image %s already exists on top layer %s, not %s: %w", id, img.TopLayer, topID, storage.ErrDuplicateID)
 		}
 		for _, b := range opts.BigData {
 			if err := s.store.SetImageBigData(id, b.Key, b.Data, manifest.Digest); err != nil {
@@ -220,10 +271,10 @@ func (s *Store) writeImage(d *newImage) (*storage.Image, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if slices.Contains(img.Names, d.tagged.String()) {
+	if name == "" || slices.Contains(img.Names, name) {
 		return img, nil
 	}
-	if err := s.store.AddNames(img.ID, []string{d.tagged.String()}); err != nil {
+	if err := s.store.AddNames(img.ID, []string{name}); err != nil {
 		if fresh {
 			if _, derr := s.store.DeleteImage(img.ID, true); derr != nil {
 				err = errors.Join(err, derr)
@@ -232,16 +283,6 @@ func (s *Store) writeImage(d *newImage) (*storage.Image, error) {
 		return nil, err
 	}
 	return s.store.Image(img.ID)
-}
-
-// chainID is the ID containers/image gives a layer with uncompressed digest
-// diffID on parent ("" for none): the diff ID's hex alone without a parent,
-// else the hex sha256 of "<parent>+<diff ID hex>".
-func chainID(parent string, diffID digest.Digest) string {
-	if parent == "" {
-		return diffID.Encoded()
-	}
-	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
 }
 
 // ValidateTag checks an image name as CommitLayer and Import's tag take it

@@ -126,7 +126,7 @@ func TestCommitLayerWritesWhatContainersImageWrote(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.store.AddNames(layer.ID, []string{chainID(img.TopLayer, layer.UncompressedDigest)}); err != nil {
+		if err := s.store.AddNames(layer.ID, []string{ChainID(img.TopLayer, layer.UncompressedDigest)}); err != nil {
 			t.Fatal(err)
 		}
 		// Another image holds the second name first: it moves.

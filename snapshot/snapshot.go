@@ -2,8 +2,9 @@
 // the way buildah commits: the overlay diff of the container's read-write
 // layer (deletions as whiteouts, opaque directories, hardlinks, symlinks,
 // fifos, xattrs and file capabilities kept) becomes a new layer on the
-// image's top layer, with a new config and history entry, written through
-// containers/image into the store so it exports like any other image. The
+// image's top layer, with a new config and history entry, written into the
+// store the way containers/image writes one, so it exports like any other
+// image (image.Store.CommitLayer). The
 // layer itself is written while the container is frozen, through
 // containers/storage's staged-layer API with the checksums, tar-split and
 // unpacking side by side (stage.go, produce.go): the same layer PutLayer
@@ -34,7 +35,6 @@ import (
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
@@ -72,74 +72,22 @@ func Commit(ctx context.Context, o Options) (string, error) {
 	if err := image.ValidateTag(o.Name); err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
 	}
-	st := o.Store.Storage()
-	c, err := st.Container(o.ContainerID)
+	src, err := openDiff(o)
 	if err != nil {
 		return "", fmt.Errorf("snapshot %s: %w", o.ContainerID, err)
 	}
-	drv, err := st.GraphDriver()
-	if err != nil {
-		return "", err
-	}
-	md, err := drv.Metadata(c.LayerID)
-	if err != nil {
-		return "", fmt.Errorf("snapshot %s: layer metadata: %w", o.ContainerID, err)
-	}
-	upper := md["UpperDir"]
-	if upper == "" {
-		return "", fmt.Errorf("snapshot %s: the storage driver %s has no overlay upper folder", o.ContainerID, drv.String())
-	}
-	var lowers []string
-	if md["LowerDir"] != "" {
-		lowers = strings.Split(md["LowerDir"], ":")
-	}
-
-	baseImg, err := o.Store.Storage().Image(o.BaseImage)
-	if err != nil {
-		return "", fmt.Errorf("snapshot %s: base image %s: %w", o.ContainerID, o.BaseImage, err)
-	}
-
-	// A layer is named pending until an image holds it, so a layer left by a
-	// snapshot that was killed in between is found (and removed) by the next
-	// snapshot of the same container; both run under the container's lock.
-	pending := pendingName(o.ContainerID)
 	var layer *storage.Layer
-	writeLayer := func() error {
-		removePending(o.Store, o.ContainerID)
-		drop, err := scanUpper(upper, lowers, o.Exclude)
-		if err != nil {
-			return err
-		}
-		if !nativeDiff(st.RunRoot()) {
-			layer, err = spooledLayer(o.Store, o.ContainerID, c.LayerID, baseImg.TopLayer, drop, pending)
-			return err
-		}
-		// The overlay diff, made from the upper folder the way the overlay
-		// driver's native Diff makes it (whiteout devices and opaque folders
-		// turned into .wh. entries; tarUpper), streamed straight into a new
-		// layer (stage.go). Driver.Diff would hold the layer store's lock
-		// until its reader is closed, and writing the layer needs that lock:
-		// tarring the folder ourselves needs no spool file. The mount points
-		// are left out.
-		produce := func(w *chunkWriter) error { return tarUpper(w, upper, lowers, drop) }
-		if o.Frozen == nil {
-			// Nothing holds the container still: tarUpper reads the folder
-			// by path, TarWithOptions resolves every path inside it.
-			produce = tarWithOptions(upper, lowers, drop)
-		}
-		layer, err = writeDiff(st, o.ContainerID, baseImg.TopLayer, pending, produce)
-		return err
-	}
 	var imgID string
 	start := time.Now()
 	take := func() error {
 		t0 := time.Now()
 		slog.Debug("snapshot: frozen", "container", o.ContainerID, "after", t0.Sub(start))
-		if err := writeLayer(); err != nil {
+		var err error
+		if layer, err = src.write(o, o.Frozen != nil); err != nil {
 			return err
 		}
 		slog.Debug("snapshot: layer written", "container", o.ContainerID, "layer", layer.ID, "bytes", layer.UncompressedSize, "took", time.Since(t0))
-		id, err := commitLayer(ctx, o, baseImg.TopLayer, layer)
+		id, err := commitLayer(ctx, o, src.baseTop, layer)
 		imgID = id
 		return err
 	}
@@ -153,6 +101,79 @@ func Commit(ctx context.Context, o Options) (string, error) {
 	}
 	slog.Debug("snapshot: done", "container", o.ContainerID, "took", time.Since(start))
 	return imgID, nil
+}
+
+// diffSource is a container's overlay layer as Commit and WriteLayer read
+// it: the upper and lower folders and the base image's top layer.
+type diffSource struct {
+	st       storage.Store
+	layerID  string
+	upper    string
+	lowers   []string
+	baseTop  string
+	baseName string
+}
+
+// openDiff finds container o.ContainerID's overlay folders and the top layer
+// of o.BaseImage. Errors: storage errors; a driver without an upper folder.
+func openDiff(o Options) (*diffSource, error) {
+	st := o.Store.Storage()
+	c, err := st.Container(o.ContainerID)
+	if err != nil {
+		return nil, err
+	}
+	drv, err := st.GraphDriver()
+	if err != nil {
+		return nil, err
+	}
+	md, err := drv.Metadata(c.LayerID)
+	if err != nil {
+		return nil, fmt.Errorf("layer metadata: %w", err)
+	}
+	d := &diffSource{st: st, layerID: c.LayerID, upper: md["UpperDir"]}
+	if d.upper == "" {
+		return nil, fmt.Errorf("the storage driver %s has no overlay upper folder", drv.String())
+	}
+	if md["LowerDir"] != "" {
+		d.lowers = strings.Split(md["LowerDir"], ":")
+	}
+	baseImg, err := st.Image(o.BaseImage)
+	if err != nil {
+		return nil, fmt.Errorf("base image %s: %w", o.BaseImage, err)
+	}
+	d.baseTop = baseImg.TopLayer
+	return d, nil
+}
+
+// write writes the diff as a new layer on the base's top layer, named
+// pending until an image holds it, so a layer left by a snapshot or build
+// step that was killed in between is found (and removed) by the next one of
+// the same container; both run under the container's lock. still says the
+// container's processes are frozen or stopped, so the upper folder can be
+// read by path (tarUpper); otherwise TarWithOptions resolves every path
+// inside it.
+func (d *diffSource) write(o Options, still bool) (*storage.Layer, error) {
+	pending := pendingName(o.ContainerID)
+	removePending(o.Store, o.ContainerID)
+	drop, err := scanUpper(d.upper, d.lowers, o.Exclude)
+	if err != nil {
+		return nil, err
+	}
+	if !nativeDiff(d.st.RunRoot()) {
+		return spooledLayer(o.Store, o.ContainerID, d.layerID, d.baseTop, drop, pending)
+	}
+	// The overlay diff, made from the upper folder the way the overlay
+	// driver's native Diff makes it (whiteout devices and opaque folders
+	// turned into .wh. entries; tarUpper), streamed straight into a new
+	// layer (stage.go). Driver.Diff would hold the layer store's lock until
+	// its reader is closed, and writing the layer needs that lock: tarring
+	// the folder ourselves needs no spool file. The mount points are left
+	// out.
+	produce := func(w *chunkWriter) error { return tarUpper(w, d.upper, d.lowers, drop) }
+	if !still {
+		produce = tarWithOptions(d.upper, d.lowers, drop)
+	}
+	return writeDiff(d.st, o.ContainerID, d.baseTop, pending, produce)
 }
 
 func pendingName(containerID string) string { return "pocketdock-snapshot-pending-" + containerID }
@@ -200,7 +221,7 @@ func commitLayer(ctx context.Context, o Options, parent string, layer *storage.L
 	// the layer has that ID as a name (given when it was staged, else now).
 	// Another layer with that ID (the same diff on the same parent) would be
 	// taken instead, and this one removed below.
-	if chain := chainID(parent, layer.UncompressedDigest); slices.Contains(layer.Names, chain) {
+	if chain := image.ChainID(parent, layer.UncompressedDigest); slices.Contains(layer.Names, chain) {
 		// Named so when it was written.
 	} else if err := st.AddNames(layer.ID, []string{chain}); err != nil {
 		if derr := st.DeleteLayer(layer.ID); derr != nil {
@@ -291,16 +312,6 @@ func spooledLayer(s *image.Store, containerID, layerID, parent string, drop map[
 }
 
 var uncompressed = archive.Uncompressed
-
-// chainID is the ID containers/image gives a layer with uncompressed digest
-// diffID on parent ("" for none): the diff ID's hex alone without a parent,
-// else the hex sha256 of "<parent>+<diff ID hex>".
-func chainID(parent string, diffID digest.Digest) string {
-	if parent == "" {
-		return diffID.Encoded()
-	}
-	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
-}
 
 // scanUpper walks the overlay upper folder. It refuses user files named
 // .wh.* (naming the first, as the container sees it) and returns the paths

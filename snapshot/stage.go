@@ -24,6 +24,8 @@ import (
 	"go.podman.io/storage/pkg/archive"
 	"go.podman.io/storage/pkg/stringid"
 	"golang.org/x/sys/unix"
+
+	"github.com/pocketdock/pocketdock/image"
 )
 
 // Writing the diff as a layer.
@@ -133,7 +135,7 @@ func stagedLayer(st storage.Store, containerID, parent, name string, produce fun
 	// (commitLayer): giving the layer that name now saves renaming it, one
 	// write of the layer list less — unless a layer has that ID or name.
 	names := []string{name}
-	if chain := chainID(parent, out.UncompressedDigest); !layerExists(st, chain) {
+	if chain := image.ChainID(parent, out.UncompressedDigest); !layerExists(st, chain) {
 		names = append(names, chain)
 	}
 	apply := func(names []string) (*storage.Layer, error) {
