@@ -766,23 +766,31 @@ func (b *builder) workdir(ctx context.Context, st *state, sp step) error {
 	return nil
 }
 
+// destPath resolves a COPY or ADD destination against the working folder
+// (WORKDIR, "/" when unset), keeping a trailing "/" (or a "." destination)
+// that says "into this folder".
+func (st *state) destPath(dest string) string {
+	if path.IsAbs(dest) {
+		return dest
+	}
+	wd := st.cfg.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	trail := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
+	dest = path.Join(wd, dest)
+	if trail {
+		dest += "/"
+	}
+	return dest
+}
+
 // copyStep runs a COPY or ADD.
 func (b *builder) copyStep(ctx context.Context, st *state, sp step, sd instructions.SourcesAndDest, from, chown, chmod string, add bool) error {
 	fail := func(err error) error {
 		return fmt.Errorf("%s line %d: %s: %w", b.o.File, sp.line, sp.keyword, err)
 	}
-	dest := sd.DestPath
-	if !path.IsAbs(dest) {
-		wd := st.cfg.WorkingDir
-		if wd == "" {
-			wd = "/"
-		}
-		trail := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
-		dest = path.Join(wd, dest)
-		if trail {
-			dest += "/"
-		}
-	}
+	dest := st.destPath(sd.DestPath)
 	spec := copySpec{sources: sd.SourcePaths, dest: dest, add: add}
 	if chmod != "" {
 		m, err := parseMode(chmod)

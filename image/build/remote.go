@@ -338,17 +338,6 @@ func (b *builder) remoteAdd(ctx context.Context, st *state, sp step, c *instruct
 		}
 		return false, nil
 	}
-	dest := c.DestPath
-	if !path.IsAbs(dest) {
-		wd := st.cfg.WorkingDir
-		if wd == "" {
-			wd = "/"
-		}
-		trail := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
-		dest = path.Join(wd, dest)
-		if trail {
-			dest += "/"
-		}
-	}
+	dest := st.destPath(c.DestPath)
 	return true, b.addRemote(ctx, st, sp, c, dest)
 }
