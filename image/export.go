@@ -71,6 +71,9 @@ func (s *Store) Export(ctx context.Context, refs []string, path string, progress
 	if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("export to %q: %w: folder %q does not exist", path, ErrInvalidArgument, filepath.Dir(abs))
 	}
+	if err := checkExportTarget(path, abs); err != nil {
+		return nil, err
+	}
 	out, err := createAtomic(abs)
 	if err != nil {
 		return nil, fmt.Errorf("export to %q: %w", path, err)
