@@ -70,3 +70,34 @@ func TestBreakExportOverDevice(t *testing.T) {
 func mkdev(major, minor uint32) uint64 {
 	return uint64(major)<<8 | uint64(minor)
 }
+
+// tag SRC good bad adds neither name: every name is checked first (the
+// good one used to be added before the bad one failed).
+func TestBreakTagAllOrNothing(t *testing.T) {
+	r, _ := exportSource(t)
+	before := imageNames(t, r)
+	_, errs, code := r.run(t, "tag", busyboxImage, "brk-good:1", "bad name", "brk-good:2")
+	if code != 125 || !strings.Contains(errs, `"bad name"`) {
+		t.Errorf("tag with a bad name: code %d, stderr %q; want 125 naming it", code, errs)
+	}
+	after := imageNames(t, r)
+	for id, names := range after {
+		if strings.Join(names, ",") != strings.Join(before[id], ",") {
+			t.Errorf("image %s: names %v after a failed tag, were %v", id, names, before[id])
+		}
+	}
+	if _, errs, code := r.run(t, "tag", busyboxImage, "brk-good:1", "brk-good:2"); code != 0 {
+		t.Fatalf("tag with good names: %d %s", code, errs)
+	}
+	found := 0
+	for _, names := range imageNames(t, r) {
+		for _, n := range names {
+			if strings.HasPrefix(n, "localhost/brk-good:") {
+				found++
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("tag with two good names gave %d of them", found)
+	}
+}
