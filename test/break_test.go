@@ -1,11 +1,16 @@
 package test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Found by the breaker session: bad inputs to the issue-7 commands (export,
@@ -99,5 +104,105 @@ func TestBreakTagAllOrNothing(t *testing.T) {
 	}
 	if found != 2 {
 		t.Errorf("tag with two good names gave %d of them", found)
+	}
+}
+
+// overlayMountsUnder lists the mount points below dir/storage/overlay (the
+// layer mounts of state root dir).
+func overlayMountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/storage/overlay/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// A build killed with SIGKILL while it has its base image mounted (here
+// during an ADD of a URL whose server stalls) used to leave that read-only
+// overlay mount behind for good (containers/storage's mount count never
+// dropped), and the partial download in the host's /tmp. The next command
+// that opens the store unmounts it, and the download sat in the store's
+// per-process tmp, which the next command removes.
+func TestBreakBuildKilledUnmountsImage(t *testing.T) {
+	r := cliRun{root: freshRoot(t)}
+	if _, errs, code := r.run(t, "import", filepath.Join(fixturesDir(), "busybox.tar")); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Length", "1048576")
+		_, _ = w.Write([]byte("partial"))
+		w.(http.Flusher).Flush()
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		select { // stall: the build waits for the rest with the image mounted
+		case <-release:
+		case <-req.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+
+	cmd := exec.Command(cliBin, "--root", r.root, "build", "-f", "-", "--network", "none", "--pull", "never", t.TempDir())
+	cmd.Stdin = strings.NewReader("FROM pocketdock/busybox\nADD " + srv.URL + "/big.bin /big.bin\n")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	select {
+	case <-started:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the build did not fetch the URL within 60 s")
+	}
+	pid := cmd.Process.Pid
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed = true
+	_ = cmd.Wait()
+
+	if len(overlayMountsUnder(t, r.root)) == 0 {
+		t.Fatal("no image mount while the build was in its ADD: the test no longer covers a killed mount")
+	}
+	procTmp, _ := filepath.Glob(filepath.Join(r.root, "storage", "tmp", "proc-"+strconv.Itoa(pid)+"-*", "add-url-*"))
+	if len(procTmp) == 0 {
+		t.Errorf("the killed build's download is not in the store's tmp (proc-%d-*/add-url-*)", pid)
+	}
+
+	// Any next command opening the store cleans up after the killed one.
+	if _, errs, code := r.run(t, "images"); code != 0 {
+		t.Fatalf("images: %d %s", code, errs)
+	}
+	if m := overlayMountsUnder(t, r.root); len(m) != 0 {
+		t.Errorf("image mounts of the killed build are still there: %v", m)
+	}
+	if left, _ := filepath.Glob(filepath.Join(r.root, "storage", "tmp", "proc-"+strconv.Itoa(pid)+"-*")); len(left) != 0 {
+		t.Errorf("the killed build's tmp is still there: %v", left)
+	}
+	// And a build now works, mounting and unmounting the image again.
+	after := r
+	after.stdin = "FROM pocketdock/busybox\nWORKDIR /brk/after\n" // WORKDIR mounts the image
+	if _, errs, code := after.run(t, "build", "-f", "-", "--network", "none", "--pull", "never", "-t", "brk:after", t.TempDir()); code != 0 {
+		t.Fatalf("build after the kill: %d %s", code, errs)
+	}
+	if m := overlayMountsUnder(t, r.root); len(m) != 0 {
+		t.Errorf("mounts after a clean build: %v", m)
 	}
 }

@@ -286,7 +286,9 @@ func (b *builder) addRemote(ctx context.Context, st *state, sp step, c *instruct
 				return err
 			}
 		}
-		dir, err := os.MkdirTemp("", "pocketdock-add-")
+		// In the store's per-process tmp, which the next process removes
+		// when this one is killed mid-download (the host's /tmp kept it).
+		dir, err := os.MkdirTemp(b.o.Store.TempDir(), "add-url-")
 		if err != nil {
 			return fail(err)
 		}
