@@ -519,6 +519,9 @@ func (b *builder) step(ctx context.Context, st *state, sp step, meta map[string]
 		}
 		st.configStep(sp.original)
 	case *instructions.StopSignalCommand:
+		if err := checkStopSignal(c.Signal); err != nil {
+			return bad(err)
+		}
 		st.cfg.StopSignal = c.Signal
 		st.configStep(sp.original)
 	case *instructions.HealthCheckCommand:

@@ -508,8 +508,8 @@ func lookupOwner(root, spec string) (owner, error) {
 		if !hasGroup {
 			gid = uid
 		}
-		if uid < 0 || gid < 0 {
-			return owner{}, fmt.Errorf("%w: user %q: negative ID", image.ErrInvalidArgument, spec)
+		if uid < 0 || gid < 0 || uid > maxID || gid > maxID {
+			return owner{}, fmt.Errorf("%w: user %q: ID out of range (want 0-%d)", image.ErrInvalidArgument, spec, maxID)
 		}
 		return owner{uid, gid}, nil
 	}
