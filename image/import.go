@@ -61,7 +61,9 @@ const containerdNameAnnotation = "io.containerd.image.name"
 // Import loads the images in the file or folder at path into the store. A
 // folder must be an OCI image layout (oci-layout, index.json, blobs/, as
 // `skopeo copy … oci:DIR` or `podman save --format oci-dir` write). For a file
-// the kind is detected from the content (compression — gzip, zstd, xz,
+// the kind is detected from the content (a fifo or character device —
+// /dev/stdin, bash's <(…) — is first read to a temporary file, as ImportFrom
+// does; compression — gzip, zstd, xz,
 // bzip2 — is undone first): a docker-archive (manifest.json at the top, as
 // docker/podman save and Export write), an oci-archive (oci-layout at the
 // top), else a plain rootfs tarball
@@ -96,6 +98,9 @@ func (s *Store) Import(ctx context.Context, path, tag string, progress io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("import %q: %w", path, err)
 		}
+	}
+	if imgs, ok, err := s.importPipe(ctx, path, abs, tag, progress); ok {
+		return imgs, err
 	}
 	kind, err := detectImport(abs)
 	if err != nil {

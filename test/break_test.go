@@ -206,3 +206,41 @@ func TestBreakBuildKilledUnmountsImage(t *testing.T) {
 		t.Errorf("mounts after a clean build: %v", m)
 	}
 }
+
+// import of a fifo (bash's <(…), /dev/stdin) reads it once into the store's
+// tmp; it used to fail with "illegal seek". Nothing stays in the tmp.
+func TestBreakImportFromFifo(t *testing.T) {
+	r := cliRun{root: freshRoot(t)}
+	fifo := filepath.Join(t.TempDir(), "in.tar")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(fixturesDir(), "busybox.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// Opening for writing waits for the reader; an import that never
+		// opens the fifo leaves this goroutine blocked until the test ends.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			_, _ = f.Write(data)
+			f.Close()
+		}
+	}()
+	out, errs, code := r.run(t, "import", fifo)
+	if code != 0 || !strings.Contains(out, "pocketdock/busybox") {
+		t.Fatalf("import of a fifo: %d %q %q", code, out, errs)
+	}
+	if len(imageNames(t, r)) != 1 {
+		t.Errorf("import of a fifo: images %v", imageNames(t, r))
+	}
+	// An empty stream is an invalid argument, named.
+	_, errs, code = r.run(t, "import", "/dev/null")
+	if code != 125 || !strings.Contains(errs, "/dev/null") || !strings.Contains(errs, "empty") {
+		t.Errorf("import /dev/null: %d %q; want 125 saying it is empty", code, errs)
+	}
+	ents, _ := os.ReadDir(filepath.Join(r.root, "storage", "tmp"))
+	for _, e := range ents {
+		t.Errorf("left in the store's tmp: %s", e.Name())
+	}
+}
