@@ -82,7 +82,7 @@ const containerdNameAnnotation = "io.containerd.image.name"
 //
 // Returns the imported images in archive order; progress (when non-nil)
 // receives containers/image's copy progress. Errors: ErrInvalidArgument for
-// an unreadable or unrecognised file, a bad or missing tag; errors of the
+// a missing, unreadable or unrecognised file, a bad or missing tag; errors of the
 // copy (policy rejection, corrupt layers) wrapped with the path.
 func (s *Store) Import(ctx context.Context, path, tag string, progress io.Writer) ([]*Image, error) {
 	if err := ctx.Err(); err != nil {
@@ -150,6 +150,9 @@ func normalizeTag(tag string) (reference.Named, error) {
 // (ErrInvalidArgument for any other folder), else what detectArchive finds.
 func detectImport(p string) (archiveKind, error) {
 	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%w: %q does not exist (want a docker-archive, oci-archive or rootfs tarball file, or an OCI layout folder)", ErrInvalidArgument, p)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -239,6 +239,12 @@ func TestBreakImportFromFifo(t *testing.T) {
 	if code != 125 || !strings.Contains(errs, "/dev/null") || !strings.Contains(errs, "empty") {
 		t.Errorf("import /dev/null: %d %q; want 125 saying it is empty", code, errs)
 	}
+	// So is a path that does not exist.
+	missing := filepath.Join(t.TempDir(), "no-such.tar")
+	_, errs, code = r.run(t, "import", missing)
+	if code != 125 || !strings.Contains(errs, "invalid argument") || !strings.Contains(errs, missing) {
+		t.Errorf("import of a missing file: %d %q; want 125, an invalid argument naming it", code, errs)
+	}
 	ents, _ := os.ReadDir(filepath.Join(r.root, "storage", "tmp"))
 	for _, e := range ents {
 		t.Errorf("left in the store's tmp: %s", e.Name())
