@@ -250,3 +250,77 @@ func TestBreakImportFromFifo(t *testing.T) {
 		t.Errorf("left in the store's tmp: %s", e.Name())
 	}
 }
+
+// A build context whose files link out of it reads nothing outside: the
+// default Dockerfile and .dockerignore (both used to be read through a
+// symlink to any host file), and COPY/ADD sources given as ../, as an
+// absolute path, or as a symlink leading out. Each fails with 125 naming the
+// file; no image is made.
+func TestBreakBuildContextEscapes(t *testing.T) {
+	r := cliRun{root: freshRoot(t)}
+	if _, errs, code := r.run(t, "import", filepath.Join(fixturesDir(), "busybox.tar")); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	outside := t.TempDir()
+	secretDockerfile := filepath.Join(outside, "Dockerfile")
+	if err := os.WriteFile(secretDockerfile, []byte("FROM pocketdock/busybox\nLABEL secret=outside\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(outside, "secret.txt")
+	if err := os.WriteFile(secret, []byte("SECRET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctxWith := func(t *testing.T, files map[string]string, links map[string]string) string {
+		dir := t.TempDir()
+		for n, body := range files {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for n, target := range links {
+			if err := os.Symlink(target, filepath.Join(dir, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	rel, err := filepath.Rel("/", outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := strings.Repeat("../", 30) + rel
+	copyOf := func(src string) map[string]string {
+		return map[string]string{"Dockerfile": "FROM pocketdock/busybox\nCOPY " + src + " /got\n"}
+	}
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		links map[string]string
+		want  string
+	}{
+		{"Dockerfile-abs-link", nil, map[string]string{"Dockerfile": secretDockerfile}, "Dockerfile"},
+		{"Dockerfile-rel-link", nil, map[string]string{"Dockerfile": up + "/Dockerfile"}, "Dockerfile"},
+		{"dockerignore-link", map[string]string{"Dockerfile": "FROM pocketdock/busybox\nCOPY . /c/\n"}, map[string]string{".dockerignore": secret}, ".dockerignore"},
+		{"copy-dotdot", copyOf("../../../../../../../../../../../.." + outside + "/secret.txt"), nil, "secret.txt"},
+		{"copy-abs", copyOf(secret), nil, "secret.txt"},
+		{"copy-abs-link", copyOf("link"), map[string]string{"link": secret}, `"link"`},
+		{"copy-rel-link", copyOf("link"), map[string]string{"link": up + "/secret.txt"}, `"link"`},
+		{"copy-dir-link", copyOf("d/secret.txt"), map[string]string{"d": outside}, "d/secret.txt"},
+		{"add-abs-link", map[string]string{"Dockerfile": "FROM pocketdock/busybox\nADD link /got\n"}, map[string]string{"link": secret}, `"link"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := ctxWith(t, c.files, c.links)
+			_, errs, code := r.run(t, "build", "--network", "none", "--pull", "never", "-t", "brk-escape:"+strings.ToLower(c.name), dir)
+			if code != 125 || !strings.Contains(errs, c.want) {
+				t.Errorf("build: code %d, stderr %q; want 125 naming %s", code, errs, c.want)
+			}
+			for _, names := range imageNames(t, r) {
+				for _, n := range names {
+					if strings.Contains(n, "brk-escape") {
+						t.Errorf("image %s was made", n)
+					}
+				}
+			}
+		})
+	}
+}

@@ -473,14 +473,15 @@ func unpackInto(tw *tar.Writer, e entry) error {
 	}
 }
 
-// readIgnore reads the context's .dockerignore (none: nil).
+// readIgnore reads the context's .dockerignore (none: nil). A symlink
+// there is followed only inside the context (ReadInContext).
 func readIgnore(contextDir string) (*patternmatcher.PatternMatcher, error) {
-	data, err := os.ReadFile(filepath.Join(contextDir, ".dockerignore"))
+	data, err := ReadInContext(contextDir, ".dockerignore")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: .dockerignore: %v (want a file inside the context; a symlink may not lead out of it)", image.ErrInvalidArgument, err)
 	}
 	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
 	if err != nil {
