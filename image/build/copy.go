@@ -42,6 +42,9 @@ type entry struct {
 	size     int64
 	mtime    time.Time
 	extract  bool // ADD: src is a tar archive, unpacked below name
+	// srcRoot, when set, is the folder src lies in (the context or the
+	// --from mount): src is opened through an os.Root of it (openSrc).
+	srcRoot string
 }
 
 // owner is a resolved --chown or USER.
@@ -131,7 +134,7 @@ func (c copySpec) collect() ([]entry, error) {
 		case fi.Mode().IsRegular():
 			if c.add && isArchive(m.host) {
 				mkDest()
-				out = append(out, entry{name: dest, src: m.host, extract: true, size: fi.Size()})
+				out = append(out, entry{name: dest, src: m.host, srcRoot: c.root, extract: true, size: fi.Size()})
 				continue
 			}
 			name := dest
@@ -279,7 +282,7 @@ func (c copySpec) fileEntry(p, name string, fi fs.FileInfo) (entry, error) {
 	}
 	switch {
 	case fi.Mode().IsRegular():
-		e.typeflag, e.src, e.size = tar.TypeReg, p, fi.Size()
+		e.typeflag, e.src, e.size, e.srcRoot = tar.TypeReg, p, fi.Size(), c.root
 		e.mode = c.mode(e.mode)
 	case fi.IsDir():
 		e.typeflag = tar.TypeDir
@@ -365,7 +368,7 @@ func digestEntries(es []entry) (string, error) {
 	for _, e := range es {
 		fmt.Fprintf(h, "%q %c %o %d %d %q %d %t\n", e.name, e.typeflag, e.mode, e.uid, e.gid, e.linkname, e.size, e.extract)
 		if e.src != "" {
-			if err := hashFile(h, e.src); err != nil {
+			if err := hashEntry(h, e); err != nil {
 				return "", err
 			}
 		}
@@ -373,8 +376,8 @@ func digestEntries(es []entry) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func hashFile(h hash.Hash, p string) error {
-	f, err := os.Open(p)
+func hashEntry(h hash.Hash, e entry) error {
+	f, err := e.openSrc()
 	if err != nil {
 		return err
 	}
@@ -400,7 +403,7 @@ func writeTar(w io.Writer, es []entry) error {
 			hdr.Name += "/"
 		}
 		if e.typeflag == tar.TypeReg {
-			f, err := os.Open(e.src)
+			f, err := e.openSrc()
 			if err != nil {
 				return err
 			}
@@ -431,7 +434,7 @@ func writeTar(w io.Writer, es []entry) error {
 // unpackInto copies the members of archive e.src below e.name, keeping
 // their modes and owners; names are cleaned so none leaves e.name.
 func unpackInto(tw *tar.Writer, e entry) error {
-	f, err := os.Open(e.src)
+	f, err := e.openSrc()
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,10 @@
 package build
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,6 +36,57 @@ func TestLookupOwnerRange(t *testing.T) {
 	for _, bad := range []string{"99999999999", "0:4294967295", "4294967295"} {
 		if _, err := lookupOwner("", bad); !errors.Is(err, image.ErrInvalidArgument) || !strings.Contains(err.Error(), bad) {
 			t.Errorf("%q: %v, want ErrInvalidArgument naming it", bad, err)
+		}
+	}
+}
+
+// A context folder swapped for a symlink to a host folder between resolving
+// the COPY sources and writing the layer (or hashing them for the cache)
+// does not make the build read the host file: the data is opened through an
+// os.Root of the context.
+func TestCopySwappedFolderStaysInContext(t *testing.T) {
+	ctx := t.TempDir()
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ctx, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctx, "sub", "file"), []byte("context"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "file"), []byte("HOST-SECRET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, root := range []string{ctx, "."} {
+		if root == "." {
+			t.Chdir(ctx)
+		}
+		spec := copySpec{root: root, sources: []string{"sub"}, dest: "/app/"}
+		es, err := spec.collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The swap.
+		if err := os.Rename(filepath.Join(ctx, "sub"), filepath.Join(ctx, "sub.orig")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, filepath.Join(ctx, "sub")); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		err = writeTar(&buf, es)
+		if strings.Contains(buf.String(), "HOST-SECRET") {
+			t.Errorf("root %q: the layer holds the host file's data", root)
+		}
+		if !errors.Is(err, image.ErrInvalidArgument) {
+			t.Errorf("root %q: writeTar after the swap: %v, want ErrInvalidArgument", root, err)
+		}
+		if _, err := digestEntries(es); !errors.Is(err, image.ErrInvalidArgument) {
+			t.Errorf("root %q: digest after the swap: %v, want ErrInvalidArgument", root, err)
+		}
+		// Undo the swap for the next round.
+		os.Remove(filepath.Join(ctx, "sub"))
+		if err := os.Rename(filepath.Join(ctx, "sub.orig"), filepath.Join(ctx, "sub")); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
