@@ -324,3 +324,46 @@ func TestBreakBuildContextEscapes(t *testing.T) {
 		})
 	}
 }
+
+// COPY/ADD or WORKDIR below a path that is a file in the image used to
+// replace the file with a mode-000 folder in the new layer (COPY x
+// /etc/passwd/y left an image whose /etc/passwd was a folder, so no RUN
+// could start). Now each fails naming the file; copying a file onto a file
+// still replaces it.
+func TestBreakBuildCopyBelowAFile(t *testing.T) {
+	r := cliRun{root: freshRoot(t)}
+	if _, errs, code := r.run(t, "import", filepath.Join(fixturesDir(), "busybox.tar")); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	ctx := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ctx, "f.txt"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(ctx, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctx, "dir", "g"), []byte("g"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := func(dockerfile string) (string, int) {
+		b := r
+		b.stdin = "FROM pocketdock/busybox\n" + dockerfile
+		_, errs, code := b.run(t, "build", "-f", "-", "--network", "none", "--pull", "never", ctx)
+		return errs, code
+	}
+	for _, df := range []string{
+		"COPY f.txt /etc/passwd/x\n",
+		"COPY f.txt /etc/passwd/\n",
+		"COPY dir /etc/passwd\n",
+		"ADD f.txt /etc/passwd/sub/dir/\n",
+		"WORKDIR /etc/passwd/x\n",
+	} {
+		errs, code := build(df)
+		if code != 125 || !strings.Contains(errs, `"/etc/passwd`) || !strings.Contains(errs, "not a folder") {
+			t.Errorf("%q: code %d, stderr %q; want 125 naming /etc/passwd as not a folder", df, code, errs)
+		}
+	}
+	if errs, code := build("COPY f.txt /etc/group\nRUN test \"$(cat /etc/group)\" = new && test -f /etc/passwd\n"); code != 0 {
+		t.Errorf("COPY of a file onto a file: %d %s", code, errs)
+	}
+}

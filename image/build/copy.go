@@ -110,6 +110,19 @@ func (c copySpec) collect() ([]entry, error) {
 		return nil, err
 	}
 	intoDir := strings.HasSuffix(c.dest, "/") || len(matches) > 1 || wildcard || destIsDir
+	if destExists && !destIsDir {
+		// Copying into it, or a folder onto it, would replace the file
+		// with a folder (mode 000) in the new layer.
+		into := intoDir
+		for _, m := range matches {
+			if fi, err := os.Stat(m.host); err == nil && fi.IsDir() {
+				into = true
+			}
+		}
+		if into {
+			return nil, notAFolder(c.dest)
+		}
+	}
 	var out []entry
 	madeDest := false
 	mkDest := func() {
@@ -160,8 +173,10 @@ func (c copySpec) collect() ([]entry, error) {
 	var parents []entry
 	for _, e := range out {
 		for p := path.Dir(e.name); p != "." && p != "/" && !have[p]; p = path.Dir(p) {
-			if _, exists, _, err := resolveIn(c.destRoot, p); err != nil {
+			if _, exists, isDir, err := resolveIn(c.destRoot, p); err != nil {
 				return nil, err
+			} else if exists && !isDir {
+				return nil, notAFolder("/" + p)
 			} else if exists {
 				break
 			}

@@ -44,3 +44,10 @@ func checkStopSignal(s string) error {
 	}
 	return fmt.Errorf("%w: signal %q: want a number 1-64 or a name such as SIGTERM or SIGRTMIN+3", image.ErrInvalidArgument, s)
 }
+
+// notAFolder is the error for a COPY/ADD destination or WORKDIR whose path
+// (or a folder on the way) is a file in the image: the layer would replace
+// the file with a folder (docker build refuses it too).
+func notAFolder(p string) error {
+	return fmt.Errorf("%w: %q is a file in the image, not a folder (a COPY, ADD or WORKDIR cannot put anything below it)", image.ErrInvalidArgument, p)
+}
