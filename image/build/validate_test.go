@@ -90,3 +90,24 @@ func TestCopySwappedFolderStaysInContext(t *testing.T) {
 		}
 	}
 }
+
+// ADD URL below a path that is a file in the image fails naming it, as
+// COPY does (the layer would replace the file with a folder).
+func TestRemoteEntriesBelowAFile(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0::/:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := []*fetched{{url: "http://127.0.0.1/x.txt", name: "x.txt", file: "/nonexistent"}}
+	for _, dest := range []string{"/etc/passwd/", "/etc/passwd/x", "/etc/passwd/a/b/"} {
+		if _, err := remoteEntries(f, root, dest, owner{}, 0o600); !errors.Is(err, image.ErrInvalidArgument) || !strings.Contains(err.Error(), `"/etc/passwd`) {
+			t.Errorf("%s: %v, want ErrInvalidArgument naming /etc/passwd", dest, err)
+		}
+	}
+	if es, err := remoteEntries(f, root, "/etc/passwd", owner{}, 0o600); err != nil || len(es) != 1 || es[0].name != "etc/passwd" {
+		t.Errorf("onto the file: %v %v", es, err)
+	}
+}
