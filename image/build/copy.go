@@ -146,6 +146,9 @@ func (c copySpec) collect() ([]entry, error) {
 			}
 		case fi.Mode().IsRegular():
 			if c.add && isArchive(m.host) {
+				if destExists && !destIsDir {
+					return nil, notAFolder(c.dest) // the archive unpacks below it
+				}
 				mkDest()
 				out = append(out, entry{name: dest, src: m.host, srcRoot: c.root, extract: true, size: fi.Size()})
 				continue

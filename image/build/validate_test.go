@@ -1,6 +1,7 @@
 package build
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
 	"os"
@@ -109,5 +110,34 @@ func TestRemoteEntriesBelowAFile(t *testing.T) {
 	}
 	if es, err := remoteEntries(f, root, "/etc/passwd", owner{}, 0o600); err != nil || len(es) != 1 || es[0].name != "etc/passwd" {
 		t.Errorf("onto the file: %v %v", es, err)
+	}
+}
+
+// ADD of a local archive onto a path that is a file in the image fails
+// naming it (the members would go below the file).
+func TestAddArchiveOntoAFile(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.TempDir()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Name: "m.txt", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	_, _ = tw.Write([]byte("m"))
+	_ = tw.Close()
+	if err := os.WriteFile(filepath.Join(ctx, "a.tar"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := copySpec{root: ctx, sources: []string{"a.tar"}, dest: "/etc/passwd", destRoot: root, add: true}
+	if _, err := spec.collect(); !errors.Is(err, image.ErrInvalidArgument) || !strings.Contains(err.Error(), `"/etc/passwd"`) {
+		t.Errorf("ADD a.tar /etc/passwd: %v, want ErrInvalidArgument naming it", err)
+	}
+	spec.dest = "/opt/"
+	if es, err := spec.collect(); err != nil || len(es) == 0 {
+		t.Errorf("ADD a.tar /opt/: %v %v", es, err)
 	}
 }
