@@ -46,3 +46,24 @@ func TestInitOnAFile(t *testing.T) {
 		t.Errorf("the file changed: %q", data)
 	}
 }
+
+// A history line longer than 1 MiB (garbage: written lines are short) is
+// skipped instead of making the whole history unreadable ("token too long").
+func TestReadHistorySkipsHugeLines(t *testing.T) {
+	root := t.TempDir()
+	if _, err := Init(root, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, DirName, InstancesName, "box"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := `{"time":"2026-01-02T03:04:05Z","command":"echo hi","exit_code":3}`
+	data := good + "\n" + strings.Repeat("x", 3<<20) + "\n" + good + "\n" + strings.Repeat("y", 2<<20)
+	if err := os.WriteFile(filepath.Join(root, DirName, InstancesName, "box", HistoryFile), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadHistory(root, "box", 0)
+	if err != nil || len(h) != 2 || h[1].ExitCode != 3 {
+		t.Fatalf("history: %+v %v, want the two good lines", h, err)
+	}
+}
