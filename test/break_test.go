@@ -234,6 +234,14 @@ func TestBreakImportFromFifo(t *testing.T) {
 	if len(imageNames(t, r)) != 1 {
 		t.Errorf("import of a fifo: images %v", imageNames(t, r))
 	}
+	// "-" is stdin, as podman import - and docker load -i - take it.
+	for _, args := range [][]string{{"import", "-", "--tag", "brk/dash:1"}, {"load", "-i", "-", "--tag", "brk/dash:2"}} {
+		in := r
+		in.stdin = string(data)
+		if out, errs, code := in.run(t, args...); code != 0 || !strings.Contains(out, "brk/dash") {
+			t.Errorf("%v: %d %q %q", args, code, out, errs)
+		}
+	}
 	// An empty stream is an invalid argument, named.
 	_, errs, code = r.run(t, "import", "/dev/null")
 	if code != 125 || !strings.Contains(errs, "/dev/null") || !strings.Contains(errs, "empty") {
