@@ -21,7 +21,9 @@ import (
 type BuildOptions struct {
 	// Root is the state root ("" = $POCKETDOCK_ROOT or the default).
 	Root string
-	// Dockerfile is the Dockerfile's path; "" means ContextDir/Dockerfile.
+	// Dockerfile is the Dockerfile's path; "" means ContextDir/Dockerfile,
+	// read inside the context (a symlink there may not lead out of it, as
+	// .dockerignore's may not).
 	Dockerfile string
 	// DockerfileText, when non-nil, is the Dockerfile itself (Dockerfile is
 	// then only its name in messages); profiles build this way.
@@ -78,13 +80,18 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 	text := o.DockerfileText
 	file := o.Dockerfile
 	if text == nil {
+		readFile := os.ReadFile
 		if file == "" {
 			if o.ContextDir == "" {
 				return "", fmt.Errorf("build: %w: no Dockerfile and no context folder given", ErrInvalidArgument)
 			}
 			file = filepath.Join(o.ContextDir, "Dockerfile")
+			readFile = func(string) ([]byte, error) { return build.ReadInContext(o.ContextDir, "Dockerfile") }
 		}
-		b, err := os.ReadFile(file)
+		b, err := readFile(file)
+		if err != nil && o.Dockerfile == "" && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("build: %w: Dockerfile %s: %v (CONTEXT/Dockerfile must be a file inside the context; a symlink may not lead out of it — name a Dockerfile elsewhere with -f)", ErrInvalidArgument, file, err)
+		}
 		if err != nil {
 			return "", fmt.Errorf("build: %w: Dockerfile %s: %v", ErrInvalidArgument, file, err)
 		}

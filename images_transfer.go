@@ -99,17 +99,18 @@ func ImportImageFrom(ctx context.Context, root string, r io.Reader, tag string, 
 	return out, nil
 }
 
-// TagImage adds the name dst to the local image src (a name, ID or ID
+// TagImage adds the names dst to the local image src (a name, ID or ID
 // prefix), like `podman tag`: a dst without a registry gets "localhost/"
 // ("app" → "localhost/app:latest"), a missing tag "latest"; a name another
-// image held moves to this one. Returns the image with its names. Errors:
-// ErrImageNotFound, ErrInvalidArgument (a malformed name).
-func TagImage(ctx context.Context, root, src, dst string) (ImageInfo, error) {
+// image held moves to this one. Every name is checked before any is added
+// (a malformed one changes nothing). Returns the image with its names.
+// Errors: ErrImageNotFound, ErrInvalidArgument (a malformed name).
+func TagImage(ctx context.Context, root, src string, dst ...string) (ImageInfo, error) {
 	s, err := imageStore(root)
 	if err != nil {
 		return ImageInfo{}, err
 	}
-	img, err := s.Tag(src, dst)
+	img, err := s.Tag(src, dst...)
 	if err != nil {
 		return ImageInfo{}, err
 	}

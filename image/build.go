@@ -193,16 +193,24 @@ func (s *Store) ConfigJSON(ref string) ([]byte, error) {
 }
 
 // MountImage mounts image id read-only and returns the mount point and a
-// function that unmounts it (call it exactly once).
+// function that unmounts it (call it exactly once). The mount is recorded
+// (markImageMount) so that when this process is killed before unmounting,
+// the next process to open the store unmounts it.
 func (s *Store) MountImage(id string) (string, func(), error) {
+	marker, err := s.markImageMount(id)
+	if err != nil {
+		return "", nil, fmt.Errorf("mount image %s: %w", id, err)
+	}
 	dir, err := s.store.MountImage(id, nil, "")
 	if err != nil {
+		os.Remove(marker)
 		return "", nil, fmt.Errorf("mount image %s: %w", id, err)
 	}
 	return dir, func() {
 		if _, err := s.store.UnmountImage(id, false); err != nil {
 			slog.Warn("unmount image", "image", id, "error", err)
 		}
+		os.Remove(marker)
 	}, nil
 }
 

@@ -54,7 +54,9 @@ type exportItem struct {
 //
 // Returns what was written, in order. Errors: ErrImageNotFound for a ref
 // matching no image; ErrInvalidArgument for a malformed or ambiguous ref, a
-// damaged image named by a ref, a store with no intact image, a path that is a folder or whose folder does not exist;
+// damaged image named by a ref, a store with no intact image, a path that is a folder or whose folder does not exist, a
+// path that is (or links to) a device, fifo or socket (the archive would
+// replace the node; ExportTo writes to a stream);
 // I/O and copy errors wrapped with the path.
 func (s *Store) Export(ctx context.Context, refs []string, path string, progress io.Writer) ([]ExportedImage, error) {
 	plan, err := s.exportPlan(refs)
@@ -70,6 +72,9 @@ func (s *Store) Export(ctx context.Context, refs []string, path string, progress
 	}
 	if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("export to %q: %w: folder %q does not exist", path, ErrInvalidArgument, filepath.Dir(abs))
+	}
+	if err := checkExportTarget(path, abs); err != nil {
+		return nil, err
 	}
 	out, err := createAtomic(abs)
 	if err != nil {

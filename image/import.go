@@ -61,7 +61,9 @@ const containerdNameAnnotation = "io.containerd.image.name"
 // Import loads the images in the file or folder at path into the store. A
 // folder must be an OCI image layout (oci-layout, index.json, blobs/, as
 // `skopeo copy … oci:DIR` or `podman save --format oci-dir` write). For a file
-// the kind is detected from the content (compression — gzip, zstd, xz,
+// the kind is detected from the content (a fifo or character device —
+// /dev/stdin, bash's <(…) — is first read to a temporary file, as ImportFrom
+// does; compression — gzip, zstd, xz,
 // bzip2 — is undone first): a docker-archive (manifest.json at the top, as
 // docker/podman save and Export write), an oci-archive (oci-layout at the
 // top), else a plain rootfs tarball
@@ -80,7 +82,7 @@ const containerdNameAnnotation = "io.containerd.image.name"
 //
 // Returns the imported images in archive order; progress (when non-nil)
 // receives containers/image's copy progress. Errors: ErrInvalidArgument for
-// an unreadable or unrecognised file, a bad or missing tag; errors of the
+// a missing, unreadable or unrecognised file, a bad or missing tag; errors of the
 // copy (policy rejection, corrupt layers) wrapped with the path.
 func (s *Store) Import(ctx context.Context, path, tag string, progress io.Writer) ([]*Image, error) {
 	if err := ctx.Err(); err != nil {
@@ -96,6 +98,9 @@ func (s *Store) Import(ctx context.Context, path, tag string, progress io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("import %q: %w", path, err)
 		}
+	}
+	if imgs, ok, err := s.importPipe(ctx, path, abs, tag, progress); ok {
+		return imgs, err
 	}
 	kind, err := detectImport(abs)
 	if err != nil {
@@ -145,6 +150,9 @@ func normalizeTag(tag string) (reference.Named, error) {
 // (ErrInvalidArgument for any other folder), else what detectArchive finds.
 func detectImport(p string) (archiveKind, error) {
 	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%w: %q does not exist (want a docker-archive, oci-archive or rootfs tarball file, or an OCI layout folder)", ErrInvalidArgument, p)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -193,6 +193,7 @@ func Open(o Options) (*Store, error) {
 
 	s := &Store{root: abs, graphRoot: graphRoot, store: sh.store, sh: sh}
 	s.configure(cacheDir, procTmp)
+	s.unmountStaleImageMounts()
 	return s, nil
 }
 

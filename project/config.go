@@ -198,11 +198,7 @@ func Parse(data []byte, file, defaultName string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		msg := err.Error()
-		if strings.HasPrefix(msg, "yaml: ") {
-			msg = strings.TrimPrefix(msg, "yaml: ")
-		}
-		return Config{}, &ConfigError{File: file, Field: "YAML", Value: firstLine(msg),
+		return Config{}, &ConfigError{File: file, Field: "YAML", Value: yamlProblem(err),
 			Allowed: "a YAML mapping of project_name, default_profile, default_persist, auto_log, max_log_size, max_logs_per_instance, retention_days, log_level"}
 	}
 	if err := c.Validate(); err != nil {

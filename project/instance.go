@@ -1,7 +1,6 @@
 package project
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -274,7 +273,8 @@ func AppendHistory(root, name string, e HistoryEntry) error {
 
 // ReadHistory returns the last limit entries (limit <= 0: all) of the
 // history of instance name in project root root, oldest first. Lines that
-// are not valid JSON (a torn write of a crashed process) are skipped. A
+// are not valid JSON (a torn write of a crashed process) or longer than
+// 1 MiB (garbage: a written line is far shorter) are skipped. A
 // missing file is an empty history.
 func ReadHistory(root, name string, limit int) ([]HistoryEntry, error) {
 	r, err := openInstance(root, name)
@@ -291,16 +291,13 @@ func ReadHistory(root, name string, limit int) ([]HistoryEntry, error) {
 	}
 	defer f.Close()
 	out := []HistoryEntry{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	err = forEachLine(f, 1<<20, func(line []byte) {
 		var e HistoryEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			continue
+		if err := json.Unmarshal(line, &e); err == nil {
+			out = append(out, e)
 		}
-		out = append(out, e)
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if limit > 0 && len(out) > limit {

@@ -25,7 +25,7 @@ type InitResult struct {
 // defaults and project name name ("" = NameFromPath(path)). Like `git
 // init`, running it again is harmless: an existing config is validated
 // and kept as it is (a *ConfigError when it is bad, or when name differs
-// from the existing project name).
+// from the existing project name, or when path is a file).
 func Init(path, name string) (InitResult, error) {
 	if path == "" {
 		path = "."
@@ -33,6 +33,9 @@ func Init(path, name string) (InitResult, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return InitResult{}, err
+	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return InitResult{}, &ConfigError{Field: "folder", Value: path, Allowed: "a folder to make a project in (this is a " + fileKind(fi.Mode()) + ")"}
 	}
 	if name != "" && !ValidName(name) {
 		return InitResult{}, &ConfigError{Field: "project_name", Value: name, Allowed: "1 to 63 characters of [a-zA-Z0-9_.-], starting with a letter or digit"}

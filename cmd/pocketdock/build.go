@@ -71,6 +71,9 @@ func buildTargets(args []string, file string, tags []string) ([]buildTarget, err
 		if err != nil {
 			return nil, err
 		}
+		if !ok && isDir(a) {
+			return nil, fmt.Errorf("%w: %q is a context folder, which build takes alone (got %d arguments: %s); several arguments must all be profiles", pocketdock.ErrInvalidArgument, a, len(args), strings.Join(args, " "))
+		}
 		if !ok {
 			return nil, fmt.Errorf("%w: %q is neither a profile nor a context folder", pocketdock.ErrInvalidArgument, a)
 		}

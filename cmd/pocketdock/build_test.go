@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pocketdock/pocketdock"
@@ -61,6 +62,13 @@ func TestBuildTargets(t *testing.T) {
 		if _, err := buildTargets(args, "", tags); !errors.Is(err, pocketdock.ErrInvalidArgument) {
 			t.Errorf("%v: got %v, want ErrInvalidArgument", args, err)
 		}
+	}
+	// A profile and a context folder: the folder is named as a context
+	// folder build takes alone (it was called "neither a profile nor a
+	// context folder").
+	if _, err := buildTargets([]string{"prof", dir}, "", nil); !errors.Is(err, pocketdock.ErrInvalidArgument) ||
+		!strings.Contains(err.Error(), "is a context folder, which build takes alone") {
+		t.Errorf("profile and folder: %v", err)
 	}
 }
 

@@ -89,7 +89,7 @@ func newImportCmd(g *globals) *cobra.Command {
 		Short:   "Import a docker-archive, oci-archive, OCI layout folder or rootfs tarball (optionally gzip'd)",
 		Long: "Load images into the store. FILE is a docker-archive (docker save, podman save, pocketdock export),\n" +
 			"an oci-archive or a plain rootfs tarball (which needs --tag), each optionally compressed; DIR is an\n" +
-			"OCI image layout; without either the archive is read from stdin (not a terminal). The archive's own\n" +
+			"OCI image layout; without either (or with FILE \"-\") the archive is read from stdin (not a terminal). The archive's own\n" +
 			"tags are kept; --tag adds one (single-image archives only).",
 		Example: "  pocketdock import images.tar.gz\n" +
 			"  pocketdock load -i busybox.tar\n" +
@@ -103,6 +103,9 @@ func newImportCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("%w: give FILE or -i FILE, not both", pocketdock.ErrInvalidArgument)
 			case len(args) == 1:
 				input = args[0]
+			}
+			if input == "-" {
+				input = "" // podman import - / docker load -i -: stdin
 			}
 			var list []pocketdock.ImageInfo
 			var err error

@@ -83,12 +83,8 @@ func newTagCmd(g *globals) *cobra.Command {
 			"  pocketdock tag 3f2a9c localhost:5000/team/app:dev docker.io/me/app:dev",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, dst := range args[1:] {
-				if _, err := pocketdock.TagImage(cmd.Context(), g.root, args[0], dst); err != nil {
-					return err
-				}
-			}
-			return nil
+			_, err := pocketdock.TagImage(cmd.Context(), g.root, args[0], args[1:]...)
+			return err
 		},
 	}
 }

@@ -519,6 +519,9 @@ func (b *builder) step(ctx context.Context, st *state, sp step, meta map[string]
 		}
 		st.configStep(sp.original)
 	case *instructions.StopSignalCommand:
+		if err := checkStopSignal(c.Signal); err != nil {
+			return bad(err)
+		}
 		st.cfg.StopSignal = c.Signal
 		st.configStep(sp.original)
 	case *instructions.HealthCheckCommand:
@@ -722,8 +725,10 @@ func (b *builder) workdir(ctx context.Context, st *state, sp step) error {
 	err := b.withMount(st.image, func(root string) error {
 		var missing []string
 		for p := st.cfg.WorkingDir; p != "/"; p = path.Dir(p) {
-			if _, exists, _, err := resolveIn(root, p); err != nil {
+			if _, exists, isDir, err := resolveIn(root, p); err != nil {
 				return err
+			} else if exists && !isDir {
+				return notAFolder(p)
 			} else if exists {
 				break
 			}

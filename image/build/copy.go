@@ -42,6 +42,9 @@ type entry struct {
 	size     int64
 	mtime    time.Time
 	extract  bool // ADD: src is a tar archive, unpacked below name
+	// srcRoot, when set, is the folder src lies in (the context or the
+	// --from mount): src is opened through an os.Root of it (openSrc).
+	srcRoot string
 }
 
 // owner is a resolved --chown or USER.
@@ -107,6 +110,19 @@ func (c copySpec) collect() ([]entry, error) {
 		return nil, err
 	}
 	intoDir := strings.HasSuffix(c.dest, "/") || len(matches) > 1 || wildcard || destIsDir
+	if destExists && !destIsDir {
+		// Copying into it, or a folder onto it, would replace the file
+		// with a folder (mode 000) in the new layer.
+		into := intoDir
+		for _, m := range matches {
+			if fi, err := os.Stat(m.host); err == nil && fi.IsDir() {
+				into = true
+			}
+		}
+		if into {
+			return nil, notAFolder(c.dest)
+		}
+	}
 	var out []entry
 	madeDest := false
 	mkDest := func() {
@@ -130,8 +146,11 @@ func (c copySpec) collect() ([]entry, error) {
 			}
 		case fi.Mode().IsRegular():
 			if c.add && isArchive(m.host) {
+				if destExists && !destIsDir {
+					return nil, notAFolder(c.dest) // the archive unpacks below it
+				}
 				mkDest()
-				out = append(out, entry{name: dest, src: m.host, extract: true, size: fi.Size()})
+				out = append(out, entry{name: dest, src: m.host, srcRoot: c.root, extract: true, size: fi.Size()})
 				continue
 			}
 			name := dest
@@ -157,8 +176,10 @@ func (c copySpec) collect() ([]entry, error) {
 	var parents []entry
 	for _, e := range out {
 		for p := path.Dir(e.name); p != "." && p != "/" && !have[p]; p = path.Dir(p) {
-			if _, exists, _, err := resolveIn(c.destRoot, p); err != nil {
+			if _, exists, isDir, err := resolveIn(c.destRoot, p); err != nil {
 				return nil, err
+			} else if exists && !isDir {
+				return nil, notAFolder("/" + p)
 			} else if exists {
 				break
 			}
@@ -279,7 +300,7 @@ func (c copySpec) fileEntry(p, name string, fi fs.FileInfo) (entry, error) {
 	}
 	switch {
 	case fi.Mode().IsRegular():
-		e.typeflag, e.src, e.size = tar.TypeReg, p, fi.Size()
+		e.typeflag, e.src, e.size, e.srcRoot = tar.TypeReg, p, fi.Size(), c.root
 		e.mode = c.mode(e.mode)
 	case fi.IsDir():
 		e.typeflag = tar.TypeDir
@@ -365,7 +386,7 @@ func digestEntries(es []entry) (string, error) {
 	for _, e := range es {
 		fmt.Fprintf(h, "%q %c %o %d %d %q %d %t\n", e.name, e.typeflag, e.mode, e.uid, e.gid, e.linkname, e.size, e.extract)
 		if e.src != "" {
-			if err := hashFile(h, e.src); err != nil {
+			if err := hashEntry(h, e); err != nil {
 				return "", err
 			}
 		}
@@ -373,8 +394,8 @@ func digestEntries(es []entry) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func hashFile(h hash.Hash, p string) error {
-	f, err := os.Open(p)
+func hashEntry(h hash.Hash, e entry) error {
+	f, err := e.openSrc()
 	if err != nil {
 		return err
 	}
@@ -400,7 +421,7 @@ func writeTar(w io.Writer, es []entry) error {
 			hdr.Name += "/"
 		}
 		if e.typeflag == tar.TypeReg {
-			f, err := os.Open(e.src)
+			f, err := e.openSrc()
 			if err != nil {
 				return err
 			}
@@ -431,7 +452,7 @@ func writeTar(w io.Writer, es []entry) error {
 // unpackInto copies the members of archive e.src below e.name, keeping
 // their modes and owners; names are cleaned so none leaves e.name.
 func unpackInto(tw *tar.Writer, e entry) error {
-	f, err := os.Open(e.src)
+	f, err := e.openSrc()
 	if err != nil {
 		return err
 	}
@@ -473,14 +494,15 @@ func unpackInto(tw *tar.Writer, e entry) error {
 	}
 }
 
-// readIgnore reads the context's .dockerignore (none: nil).
+// readIgnore reads the context's .dockerignore (none: nil). A symlink
+// there is followed only inside the context (ReadInContext).
 func readIgnore(contextDir string) (*patternmatcher.PatternMatcher, error) {
-	data, err := os.ReadFile(filepath.Join(contextDir, ".dockerignore"))
+	data, err := ReadInContext(contextDir, ".dockerignore")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: .dockerignore: %v (want a file inside the context; a symlink may not lead out of it)", image.ErrInvalidArgument, err)
 	}
 	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
 	if err != nil {
@@ -508,8 +530,8 @@ func lookupOwner(root, spec string) (owner, error) {
 		if !hasGroup {
 			gid = uid
 		}
-		if uid < 0 || gid < 0 {
-			return owner{}, fmt.Errorf("%w: user %q: negative ID", image.ErrInvalidArgument, spec)
+		if uid < 0 || gid < 0 || uid > maxID || gid > maxID {
+			return owner{}, fmt.Errorf("%w: user %q: ID out of range (want 0-%d)", image.ErrInvalidArgument, spec, maxID)
 		}
 		return owner{uid, gid}, nil
 	}

@@ -192,11 +192,14 @@ func urlFileName(u string, resp *http.Response) string {
 // URLs; then under its file name), with mode (0600 unless --chmod) and
 // owner o, plus the folders on the way the image lacks (0755).
 func remoteEntries(files []*fetched, destRoot, dest string, o owner, mode int64) ([]entry, error) {
-	name, _, isDir, err := resolveIn(destRoot, dest)
+	name, exists, isDir, err := resolveIn(destRoot, dest)
 	if err != nil {
 		return nil, err
 	}
 	intoDir := strings.HasSuffix(dest, "/") || isDir || len(files) > 1
+	if exists && !isDir && intoDir {
+		return nil, notAFolder(dest)
+	}
 	var out []entry
 	have := map[string]bool{}
 	for _, f := range files {
@@ -219,8 +222,10 @@ func remoteEntries(files []*fetched, destRoot, dest string, o owner, mode int64)
 	var parents []entry
 	for _, e := range out {
 		for p := path.Dir(e.name); p != "." && p != "/" && !have[p]; p = path.Dir(p) {
-			if _, exists, _, err := resolveIn(destRoot, p); err != nil {
+			if _, exists, isDir, err := resolveIn(destRoot, p); err != nil {
 				return nil, err
+			} else if exists && !isDir {
+				return nil, notAFolder("/" + p)
 			} else if exists {
 				break
 			}
@@ -286,7 +291,9 @@ func (b *builder) addRemote(ctx context.Context, st *state, sp step, c *instruct
 				return err
 			}
 		}
-		dir, err := os.MkdirTemp("", "pocketdock-add-")
+		// In the store's per-process tmp, which the next process removes
+		// when this one is killed mid-download (the host's /tmp kept it).
+		dir, err := os.MkdirTemp(b.o.Store.TempDir(), "add-url-")
 		if err != nil {
 			return fail(err)
 		}
