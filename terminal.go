@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -112,3 +113,12 @@ func (t *Terminal) Close() error {
 
 // String names the terminal for diagnostics.
 func (t *Terminal) String() string { return "pty master fd " + strconv.Itoa(int(t.Fd())) }
+
+// Signal sends sig to every process of the command's tree (SIGKILL ends
+// it; Wait then returns 137). A no-op once the command ended.
+func (t *Terminal) Signal(sig syscall.Signal) error {
+	if err := t.conn.Signal(sig); err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	return nil
+}

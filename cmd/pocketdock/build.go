@@ -130,7 +130,8 @@ A profile's FROM debian:bookworm-slim is taken from the local store first
 
 Supported: FROM (local, else pulled per --pull; AS name; scratch), RUN, COPY
 (--from, --chown, --chmod), ADD (local tar archives are unpacked; an http(s)
-URL is fetched by pocketdock on the host, --checksum=sha256:HEX checks it),
+URL is fetched by pocketdock on the host, --checksum=sha256|sha384|sha512:HEX
+checks it),
 ENV, ARG, USER, WORKDIR, SHELL, CMD, ENTRYPOINT, LABEL, EXPOSE, VOLUME,
 HEALTHCHECK, STOPSIGNAL. Anything else fails before a step runs, naming its line.`,
 		Example: `  pocketdock build minimal-python

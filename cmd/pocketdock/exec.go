@@ -26,7 +26,7 @@ type runModes struct {
 func (m *runModes) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.BoolVarP(&m.interactive, "interactive", "i", false, "forward this process's stdin to the command (default: empty stdin)")
-	f.BoolVarP(&m.tty, "tty", "t", false, "run the command on a pseudo-terminal")
+	f.BoolVarP(&m.tty, "tty", "t", false, "run the command on a pseudo-terminal (see pocketdock shell --help for stdin and signals)")
 	f.BoolVar(&m.stream, "stream", false, "print output as it comes")
 	f.BoolVar(&m.detach, "detach", false, "start a detached job, print its ID and return")
 }
@@ -105,7 +105,10 @@ func exitFor(code int, err error) error {
 
 // runTerminal runs argv on a pty: the local terminal (when stdin is one)
 // goes to raw mode and its size follows SIGWINCH; stdin is forwarded when
-// forwardStdin or when it is a terminal.
+// forwardStdin or when it is a terminal. Stdin that is not a terminal ends
+// with the pty's end-of-file (feedStdin). SIGTERM, SIGHUP and SIGINT
+// restore the local terminal, kill the command's tree and give 128+N
+// (waitOrSignal).
 func runTerminal(ctx context.Context, c *pocketdock.Container, argv []string, forwardStdin bool, out io.Writer) (int, error) {
 	in := os.Stdin
 	local := isTerminal(in)
@@ -142,15 +145,19 @@ func runTerminal(ctx context.Context, c *pocketdock.Container, argv []string, fo
 			}
 		}()
 	}
-	if local || forwardStdin {
+	done := make(chan struct{})
+	defer close(done)
+	if local {
 		go io.Copy(t, in)
+	} else {
+		go feedStdin(t, in, forwardStdin, done)
 	}
 	copied := make(chan struct{})
 	go func() {
 		io.Copy(out, t) // ends with EIO once the terminal is closed by all
 		close(copied)
 	}()
-	code, err := t.Wait()
+	code, err := waitOrSignal(t)
 	select {
 	case <-copied:
 	case <-time.After(200 * time.Millisecond):
@@ -203,7 +210,7 @@ func newExecCmd(g *globals) *cobra.Command {
 	f.StringVarP(&workdir, "workdir", "w", "", "working directory")
 	f.StringArrayVarP(&env, "env", "e", nil, "environment KEY=VALUE (repeatable)")
 	f.BoolVarP(&interactive, "interactive", "i", false, "forward stdin")
-	f.BoolVarP(&tty, "tty", "t", false, "run on a pseudo-terminal")
+	f.BoolVarP(&tty, "tty", "t", false, "run on a pseudo-terminal (see pocketdock shell --help for stdin and signals)")
 	return cmd
 }
 
@@ -213,6 +220,7 @@ func newShellCmd(g *globals) *cobra.Command {
 		Short:   "Open an interactive shell in a container (bash when present, else sh)",
 		Example: "  pocketdock shell box",
 		Args:    cobra.ExactArgs(1),
+		Long:    "Open an interactive shell in a container (bash when present, else sh) on a pseudo-terminal.\n\n" + terminalHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {
