@@ -57,8 +57,11 @@ func TestOwnIDsWatch(t *testing.T) {
 func TestLeakScope(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
-	if ownIDs.strict != "" {
-		t.Fatalf("leak checks are not scoped to the state root: %s", ownIDs.strict)
+	ownIDs.mu.Lock()
+	strict := ownIDs.strict
+	ownIDs.mu.Unlock()
+	if strict != "" {
+		t.Fatalf("leak checks are not scoped to the state root: %s", strict)
 	}
 	// A real container of another state root, made and removed between snapshots.
 	other := newRoot(t)
