@@ -96,7 +96,7 @@ RUN echo "arch=$TARGETARCH platform=$TARGETPLATFORM" > /opt/arch.txt
 		t.Fatalf("build: %v\n%s", err, progress.String())
 	}
 	out := progress.String()
-	if left := buildLeft(t, before, out); len(left) > 0 {
+	if left := diffState(before, hostState(t)); len(left) > 0 {
 		t.Errorf("the build left %v", left)
 	}
 	if srv.count(mine) != 2 || srv.count(theirs) != 0 {
@@ -152,7 +152,7 @@ RUN echo "arch=$TARGETARCH platform=$TARGETPLATFORM" > /opt/arch.txt
 			t.Errorf("bad checksum: %q does not name %s", err, want)
 		}
 	}
-	if left := buildLeft(t, before, progress.String()); len(left) > 0 {
+	if left := diffState(before, hostState(t)); len(left) > 0 {
 		t.Errorf("the failed build left %v", left)
 	}
 

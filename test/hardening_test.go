@@ -606,18 +606,9 @@ func TestLongStateRootWithSpaces(t *testing.T) {
 			}
 		}
 	}
-	if dirs := containerCgroups(id); len(dirs) > 0 {
+	if dirs := cgroupDirs(id); len(dirs) > 0 {
 		t.Errorf("cgroups left: %v", dirs)
 	}
-}
-
-// containerCgroups lists the cgroup folders of container id.
-func containerCgroups(id string) []string {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/pocketdock/" + id)
-	if _, err := os.Stat("/sys/fs/cgroup/pocketdock/" + id); err == nil {
-		dirs = append(dirs, "/sys/fs/cgroup/pocketdock/"+id)
-	}
-	return dirs
 }
 
 // Many containers created, used and destroyed at once from one process.

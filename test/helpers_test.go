@@ -26,6 +26,7 @@ func newContainer(t *testing.T, opts pocketdock.Options) *pocketdock.Container {
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
+	ownIDs.add(c.ID())
 	t.Cleanup(func() {
 		if err := c.Destroy(context.Background()); err != nil && !errors.Is(err, pocketdock.ErrContainerNotFound) {
 			t.Errorf("cleanup: %v", err)
@@ -36,8 +37,9 @@ func newContainer(t *testing.T, opts pocketdock.Options) *pocketdock.Container {
 
 // hostState lists every object of the test root that a container can leave
 // behind: records, run directories, libcontainer state, storage containers,
-// cgroups below /pocketdock and mounts below the root. Two equal snapshots
-// mean nothing was made or left.
+// the root's cgroups below /pocketdock (ownCgroups: those of containers ever
+// made in this root, not other state roots'), mounts below the root and the
+// root's network objects. Two equal snapshots mean nothing was made or left.
 func hostState(t *testing.T) []string {
 	t.Helper()
 	var out []string
@@ -78,13 +80,7 @@ func hostState(t *testing.T) []string {
 	for _, c := range cs {
 		add("storage-container", c.ID)
 	}
-	cg, _ := filepath.Glob("/sys/fs/cgroup/*/pocketdock/*")
-	cg2, _ := filepath.Glob("/sys/fs/cgroup/pocketdock/*")
-	for _, d := range append(cg, cg2...) {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			add("cgroup", d)
-		}
-	}
+	add("cgroup", ownCgroups()...)
 	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			f := strings.Fields(line)
@@ -100,6 +96,7 @@ func hostState(t *testing.T) []string {
 
 // leftOf returns the objects in hostState that name container id.
 func leftOf(t *testing.T, id string) []string {
+	ownIDs.add(id)
 	var out []string
 	for _, s := range hostState(t) {
 		if strings.Contains(s, id) {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -300,52 +299,6 @@ func TestNetworkStopReleases(t *testing.T) {
 	if err := d.Destroy(ctx); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// ownDiff is diffState limited to this state root. Cgroups (/pocketdock/<id>)
-// are host-wide and carry no root, and other state roots on this machine come
-// and go while the tests run, so a cgroup counts only when its ID is one of
-// ids or shows up in a root-specific entry (record, run dir, libcontainer
-// state, storage container, network object) of either snapshot.
-func ownDiff(before, after []string, ids ...string) []string {
-	own := map[string]bool{}
-	for _, id := range ids {
-		own[id] = true
-	}
-	for _, s := range append(append([]string(nil), before...), after...) {
-		if strings.HasPrefix(s, "cgroup ") {
-			continue
-		}
-		for _, f := range strings.Fields(s) {
-			for _, w := range strings.FieldsFunc(f, func(r rune) bool { return r == '/' || r == '=' }) {
-				if len(w) == 64 {
-					own[w] = true
-				}
-			}
-		}
-	}
-	var out []string
-	for _, s := range diffState(before, after) {
-		if strings.HasPrefix(s, "cgroup ") && !own[filepath.Base(s)] {
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// recordIDs lists the container IDs with a record folder in the test root.
-func recordIDs(t *testing.T) []string {
-	t.Helper()
-	p, _ := pdrt.ResolvePaths(stateRoot)
-	ents, _ := os.ReadDir(p.Containers())
-	var ids []string
-	for _, e := range ents {
-		if len(e.Name()) == 64 {
-			ids = append(ids, e.Name())
-		}
-	}
-	return ids
 }
 
 // needNet skips a bridge-network test on a kernel without nf_tables or

@@ -285,7 +285,7 @@ func TestNetworkNone(t *testing.T) {
 		if !errors.Is(err, pocketdock.ErrInvalidArgument) {
 			t.Errorf("create %+v: want ErrInvalidArgument, got %v", o, err)
 		}
-		if d := ownDiff(b, hostState(t)); len(d) > 0 {
+		if d := diffState(b, hostState(t)); len(d) > 0 {
 			t.Errorf("create %+v left %q", o, d)
 		}
 	}
@@ -303,7 +303,7 @@ func TestNetworkPortConflicts(t *testing.T) {
 	if !errors.Is(err, pocketdock.ErrConflict) || !strings.Contains(err.Error(), "18081") || !strings.Contains(err.Error(), "net-first") {
 		t.Fatalf("second publish of 18081: want ErrConflict naming the port and net-first, got %v", err)
 	}
-	if d := ownDiff(before, hostState(t)); len(d) > 0 {
+	if d := diffState(before, hostState(t)); len(d) > 0 {
 		t.Fatalf("failed create left %q", d)
 	}
 	if leases, _ := netns.Leases(); len(leases) != len(leasesBefore) {
@@ -323,7 +323,7 @@ func TestNetworkPortConflicts(t *testing.T) {
 	if !errors.Is(err, pocketdock.ErrConflict) || !strings.Contains(err.Error(), strconv.Itoa(port)) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("port held by a host socket: want ErrConflict naming port %d and pid %d, got %v", port, os.Getpid(), err)
 	}
-	if d := ownDiff(before, hostState(t)); len(d) > 0 {
+	if d := diffState(before, hostState(t)); len(d) > 0 {
 		t.Fatalf("failed create left %q", d)
 	}
 	// Host port 0 picks a free port; info shows it and it forwards (UDP too).
@@ -489,7 +489,8 @@ func TestNetworkConcurrentCreates(t *testing.T) {
 }
 
 // rootNetObjects lists every link, rule and lease tagged with state root
-// root, and its namespace files.
+// root, and its namespace files; for stateRoot also its containers' host
+// veths that are not tagged yet (ownUntaggedVeths).
 func rootNetObjects(t *testing.T, root string) []string {
 	t.Helper()
 	tag := netns.RootTag(root)
@@ -499,6 +500,9 @@ func rootNetObjects(t *testing.T, root string) []string {
 		if x, ok := netns.ParseTag(l.Attrs().Alias); ok && x.Root == tag {
 			out = append(out, "link "+l.Attrs().Name)
 		}
+	}
+	if root == stateRoot {
+		out = append(out, ownUntaggedVeths()...)
 	}
 	for _, r := range pocketdockRules(t) {
 		if strings.HasSuffix(r, "root="+tag) {
@@ -551,7 +555,6 @@ func TestNetworkCreateKilledThenDoctor(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 	}
-	killedIDs := recordIDs(t)
 	out, errs, code = cli(t, "doctor", "--fix")
 	t.Logf("doctor --fix:\n%s%s", out, errs)
 	if code != 0 {
@@ -572,7 +575,7 @@ func TestNetworkCreateKilledThenDoctor(t *testing.T) {
 			}
 		}
 	}
-	if d := ownDiff(before, hostState(t), killedIDs...); len(d) > 0 {
+	if d := diffState(before, hostState(t)); len(d) > 0 {
 		t.Errorf("left after doctor --fix: %q", d)
 	}
 	if left := rootNetObjects(t, stateRoot); len(left) > 0 {

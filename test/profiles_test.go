@@ -136,8 +136,6 @@ func TestProfileNetworkDefault(t *testing.T) {
 func TestCreateBadProfile(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
-	// rootState: hostState without the host-wide cgroups, where other state roots' containers
-	// come and go (a create that failed this early has no ID to name one anyway).
 	before := rootState(t)
 	_, err := pocketdock.CreateNewContainer(ctx, pocketdock.Options{Root: stateRoot, Profile: "nope", Name: "bad-profile"})
 	if !errors.Is(err, pocketdock.ErrInvalidArgument) {

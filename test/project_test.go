@@ -37,26 +37,6 @@ func cliIn(t *testing.T, dir string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// ownLeaks is diffState(before, after) limited to what this test can have
-// made: cgroups are host-wide, so the containers of other state roots (other
-// test runs on this host) come and go there; only the cgroups of ids count.
-func ownLeaks(before, after []string, ids ...string) []string {
-	var out []string
-	for _, s := range diffState(before, after) {
-		if strings.HasPrefix(s, "cgroup ") {
-			mine := false
-			for _, id := range ids {
-				mine = mine || strings.Contains(s, id)
-			}
-			if !mine {
-				continue
-			}
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 type historyLine struct {
 	Time       string  `json:"time"`
 	Instance   string  `json:"instance"`
@@ -277,7 +257,7 @@ func TestProjectCLI(t *testing.T) {
 	if d := doctor(); len(d.Orphans) != 0 {
 		t.Fatalf("doctor after rm: %+v", d)
 	}
-	if left := ownLeaks(before, hostState(t), created.ID); len(left) > 0 {
+	if left := diffState(before, hostState(t)); len(left) > 0 {
 		t.Fatalf("left behind: %v", left)
 	}
 }
@@ -447,7 +427,7 @@ func TestProjectSDK(t *testing.T) {
 	if !errors.Is(err, pocketdock.ErrInvalidArgument) || !strings.Contains(err.Error(), "max_log_size") || !strings.Contains(err.Error(), `"huge"`) {
 		t.Fatalf("bad config: %v", err)
 	}
-	if left := ownLeaks(mid, hostState(t)); len(left) > 0 {
+	if left := diffState(mid, hostState(t)); len(left) > 0 {
 		t.Fatalf("a refused create left: %v", left)
 	}
 	if _, err := os.Stat(filepath.Join(projDir, ".pocketdock", "instances", "pj-bad")); !errors.Is(err, os.ErrNotExist) {
@@ -514,7 +494,7 @@ func TestProjectSDK(t *testing.T) {
 	if err := other.Destroy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left := ownLeaks(before, hostState(t), c.ID(), other.ID(), d.ID(), pc.ID(), ic.ID()); len(left) > 0 {
+	if left := diffState(before, hostState(t)); len(left) > 0 {
 		t.Fatalf("left behind: %v", left)
 	}
 }

@@ -41,16 +41,10 @@ for root, dirs, files in os.walk("/"):
 print("\n".join(out))
 `
 
-// rootState is hostState without cgroups (those are host-wide, and other
-// state roots' containers come and go) plus the store's layers and images.
+// rootState is hostState plus the store's layers and images.
 func rootState(t *testing.T) []string {
 	t.Helper()
-	var out []string
-	for _, s := range hostState(t) {
-		if !strings.HasPrefix(s, "cgroup ") {
-			out = append(out, s)
-		}
-	}
+	out := hostState(t)
 	m, err := pdrt.Open(stateRoot)
 	if err != nil {
 		t.Fatal(err)
