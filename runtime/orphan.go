@@ -13,18 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// containerCgroupDirs returns the cgroup folders of container id that exist:
-// /sys/fs/cgroup/<controller>/pocketdock/<id> on cgroup v1 (and the hybrid
-// unified one), /sys/fs/cgroup/pocketdock/<id> on cgroup v2 (the spec's
-// linux.cgroupsPath, see buildSpec).
-func containerCgroupDirs(id string) []string {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent + "/" + id)
-	if fi, err := os.Stat("/sys/fs/cgroup/" + cgroupParent + "/" + id); err == nil && fi.IsDir() {
-		dirs = append(dirs, "/sys/fs/cgroup/"+cgroupParent+"/"+id)
-	}
-	return dirs
-}
-
 // removeOrphanState removes what a container whose libcontainer state cannot
 // be loaded still holds: a create killed (kill -9, power cut of the CLI)
 // after libcontainer made its state folder and the cgroups but before it
@@ -38,7 +26,7 @@ func (m *Manager) removeOrphanState(id string) error {
 		return fmt.Errorf("%w: container ID %q", ErrInvalidArgument, id)
 	}
 	var errs []error
-	dirs := containerCgroupDirs(id)
+	dirs := cgroupDirs(id)
 	if err := killCgroupProcs(dirs, 10*time.Second); err != nil {
 		errs = append(errs, err)
 	}

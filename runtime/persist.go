@@ -92,8 +92,10 @@ func (m *Manager) removeHalfMadeState(id string) error {
 	return os.RemoveAll(dir)
 }
 
-// cgroupDirs are container id's cgroup folders in every hierarchy (v1 and
-// the unified one); only the ones that exist.
+// cgroupDirs returns the cgroup folders of container id that exist:
+// /sys/fs/cgroup/<controller>/pocketdock/<id> on cgroup v1 (and the hybrid
+// unified one), /sys/fs/cgroup/pocketdock/<id> on cgroup v2 (the spec's
+// linux.cgroupsPath, see buildSpec).
 func cgroupDirs(id string) []string {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent + "/" + id)
 	if fi, err := os.Stat("/sys/fs/cgroup/" + cgroupParent + "/" + id); err == nil && fi.IsDir() {
