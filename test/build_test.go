@@ -19,7 +19,6 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
 	"github.com/pocketdock/pocketdock"
-	pdrt "github.com/pocketdock/pocketdock/runtime"
 )
 
 // everyInstruction uses every instruction the builder supports. Its RUN
@@ -111,15 +110,7 @@ func buildContext(t *testing.T) string {
 // imageConfig reads the full image config of id from the test root's store.
 func imageConfig(t *testing.T, id string) dockerspec.DockerOCIImage {
 	t.Helper()
-	m, err := pdrt.Open(stateRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	s, err := m.Images()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testImages(t)
 	raw, err := s.ConfigJSON(id)
 	if err != nil {
 		t.Fatal(err)
@@ -143,15 +134,7 @@ func imageCount(t *testing.T) int {
 // pendingLayers lists layer names that mark a layer no image has taken yet.
 func pendingLayers(t *testing.T) []string {
 	t.Helper()
-	m, err := pdrt.Open(stateRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	s, err := m.Images()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testImages(t)
 	layers, err := s.Storage().Layers()
 	if err != nil {
 		t.Fatal(err)

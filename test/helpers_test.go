@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pocketdock/pocketdock"
+	"github.com/pocketdock/pocketdock/image"
 	pdrt "github.com/pocketdock/pocketdock/runtime"
 )
 
@@ -156,4 +157,20 @@ func procStat(pid int) (comm string, state byte, ok bool) {
 		return "", 0, false
 	}
 	return s[open+1 : close], s[close+2], true
+}
+
+// testImages opens the test root's image store; it is closed when the test
+// ends.
+func testImages(t *testing.T) *image.Store {
+	t.Helper()
+	m, err := pdrt.Open(stateRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	s, err := m.Images()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

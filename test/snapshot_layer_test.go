@@ -15,8 +15,6 @@ import (
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
-
-	pdrt "github.com/pocketdock/pocketdock/runtime"
 )
 
 // checkSnapshotLayer checks the top layer of snapshot image id: the store
@@ -25,15 +23,7 @@ import (
 // staging folder is left in the store.
 func checkSnapshotLayer(t *testing.T, id string) {
 	t.Helper()
-	m, err := pdrt.Open(stateRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	s, err := m.Images()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testImages(t)
 	st := s.Storage()
 	img, err := st.Image(id)
 	if err != nil {
