@@ -279,18 +279,9 @@ func newListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				type row struct {
-					ID        string    `json:"id"`
-					Name      string    `json:"name"`
-					Image     string    `json:"image"`
-					Status    string    `json:"status"`
-					Project   string    `json:"project"`
-					Persist   bool      `json:"persist"`
-					CreatedAt time.Time `json:"created_at"`
-				}
-				rows := []row{}
+				rows := []containerJSON{}
 				for _, c := range list {
-					rows = append(rows, row{c.ID, c.Name, c.Image, c.Status, c.Project, c.Persist, c.CreatedAt})
+					rows = append(rows, toContainerJSON(c))
 				}
 				return writeJSON(cmd.OutOrStdout(), rows)
 			}
@@ -305,6 +296,22 @@ func newListCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&project, "project", "", "only this project's containers")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// containerJSON is one container of `list --json` (and of `status --json`):
+// the reference's snake_case fields.
+type containerJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Image     string    `json:"image"`
+	Status    string    `json:"status"`
+	Project   string    `json:"project"`
+	Persist   bool      `json:"persist"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func toContainerJSON(c pocketdock.ContainerSummary) containerJSON {
+	return containerJSON{c.ID, c.Name, c.Image, c.Status, c.Project, c.Persist, c.CreatedAt}
 }
 
 func ago(t time.Time) string {

@@ -96,20 +96,14 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			if asJSON {
 				type row struct {
-					ID        string       `json:"id"`
-					Name      string       `json:"name"`
-					Image     string       `json:"image"`
-					Status    string       `json:"status"`
-					Persist   bool         `json:"persist"`
-					CreatedAt time.Time    `json:"created_at"`
-					DataPath  string       `json:"data_path"`
-					Runs      int          `json:"runs"`
-					LastRun   *historyJSON `json:"last_run"`
+					containerJSON
+					DataPath string       `json:"data_path"`
+					Runs     int          `json:"runs"`
+					LastRun  *historyJSON `json:"last_run"`
 				}
 				rows := []row{}
 				for _, c := range st.Containers {
-					r := row{ID: c.ID, Name: c.Name, Image: c.Image, Status: c.Status, Persist: c.Persist,
-						CreatedAt: c.CreatedAt, DataPath: c.DataPath, Runs: c.Runs}
+					r := row{containerJSON: toContainerJSON(c.ContainerSummary), DataPath: c.DataPath, Runs: c.Runs}
 					if c.LastRun != nil {
 						h := toHistoryJSON(*c.LastRun)
 						r.LastRun = &h
