@@ -335,6 +335,7 @@ type AgentError struct {
 	Msg string
 }
 
+// Error is "OP: MSG", the agent's own words.
 func (e *AgentError) Error() string { return e.Op + ": " + e.Msg }
 
 // Is matches the errno's meaning.
