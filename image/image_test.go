@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -435,12 +436,7 @@ func TestNotFoundAndPullFailure(t *testing.T) {
 	}
 
 	// A registry on a closed loopback port: connection refused, quickly.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := closedPort(t)
 	for _, pull := range []func(string) error{
 		func(ref string) error { _, err := s.Pull(ctx, ref, io.Discard); return err },
 		func(ref string) error { _, err := s.Resolve(ctx, ref, PullMissing, nil); return err },
@@ -574,16 +570,28 @@ func TestRootfsLifecycle(t *testing.T) {
 	}
 }
 
-// closedPort returns 127.0.0.1:<a port nobody listens on>.
+// closedPort returns 127.0.0.1:<port> where a connection is refused for the
+// whole test: the port is held by a TCP socket that is bound (without
+// SO_REUSEADDR) but never listens, so the kernel answers SYNs with a reset
+// and no other process can bind it. (A port taken by Listen and closed
+// again could be handed to a server of a test running beside this one —
+// `go test ./...` runs packages side by side — which then got this test's
+// requests.)
 func closedPort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
 }
 
 func TestStateRootConfig(t *testing.T) {

@@ -139,6 +139,13 @@ func TestBreakBuildKilledUnmountsImage(t *testing.T) {
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// Only the build's download counts: a client of a test running
+		// beside this one (go test runs packages side by side) may dial
+		// this port, having found it closed a moment before.
+		if req.URL.Path != "/big.bin" {
+			http.NotFound(w, req)
+			return
+		}
 		w.Header().Set("Content-Length", "1048576")
 		_, _ = w.Write([]byte("partial"))
 		w.(http.Flusher).Flush()
@@ -171,6 +178,11 @@ func TestBreakBuildKilledUnmountsImage(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the build did not fetch the URL within 60 s")
 	}
+	// The build mounts the image before it fetches; the mount must be seen.
+	mounted := false
+	for deadline := time.Now().Add(10 * time.Second); !mounted && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mounted = len(overlayMountsUnder(t, r.root)) > 0
+	}
 	pid := cmd.Process.Pid
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -178,7 +190,7 @@ func TestBreakBuildKilledUnmountsImage(t *testing.T) {
 	killed = true
 	_ = cmd.Wait()
 
-	if len(overlayMountsUnder(t, r.root)) == 0 {
+	if !mounted || len(overlayMountsUnder(t, r.root)) == 0 {
 		t.Fatal("no image mount while the build was in its ADD: the test no longer covers a killed mount")
 	}
 	procTmp, _ := filepath.Glob(filepath.Join(r.root, "storage", "tmp", "proc-"+strconv.Itoa(pid)+"-*", "add-url-*"))
