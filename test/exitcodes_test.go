@@ -41,6 +41,23 @@ func TestCLIExitCodes(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.stderr)
 		}
 	}
+	// A build whose RUN fails exits with the RUN's code (podman build does);
+	// a Dockerfile error is pocketdock's own failure.
+	for _, c := range []struct {
+		dockerfile string
+		code       int
+		stderr     string
+	}{
+		{"FROM " + busyboxImage + "\nRUN exit 5\n", 5, "line 2"},
+		{"FROM " + busyboxImage + "\nRUN kill -9 $$\n", 137, "code 137"},
+		{"FROM " + busyboxImage + "\nFROBNICATE x\n", 125, "line 2"},
+	} {
+		r := cliRun{root: stateRoot, stdin: c.dockerfile}
+		_, errs, code := r.run(t, "build", "-f", "-", "--network", "none", "--pull", "never", "--no-cache", t.TempDir())
+		if code != c.code || !strings.Contains(strings.ToLower(errs), c.stderr) {
+			t.Errorf("build %q: exit %d, stderr %q; want %d and %q", c.dockerfile, code, errs, c.code, c.stderr)
+		}
+	}
 }
 
 // Docker habits and --json on the read commands, through the real binary.

@@ -2,7 +2,8 @@
 // --json out. It has no logic of its own.
 //
 // Exit codes follow podman: a run exits with the command's code (124 on
-// timeout); pocketdock's own failures exit 125, a command that cannot be
+// timeout), a build whose RUN failed with that RUN's code; pocketdock's own
+// failures exit 125, a command that cannot be
 // executed 126, one that is not found 127.
 package main
 
@@ -65,6 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "pocketdock:", err)
+	// A build whose RUN failed exits with the command's code, as podman
+	// build does (podman 4.x; docker build exits 1).
+	var be *pocketdock.BuildError
+	if errors.As(err, &be) && be.ExitCode > 0 && be.ExitCode < 256 {
+		return be.ExitCode
+	}
 	return exitInternal
 }
 
