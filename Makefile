@@ -103,8 +103,8 @@ profiles: check-root deps build fixtures ## build the six profile images (as roo
 profiles-check: check-root build ## after make profiles: a container of each profile runs as sandbox and has its tools
 	@bash test/profiles-check.sh
 
-bench: check-root deps build fixtures ## run the benchmarks (as root)
-	$(GO) run -tags "$(BUILD_TAGS)" ./test/bench
+bench: check-root deps build fixtures ## run the benchmarks (as root; BENCH_ARGS="-only pss|run|snapshot" runs one group)
+	$(GO) run -tags "$(BUILD_TAGS)" ./test/bench $(BENCH_ARGS)
 
 lint: check-go ## gofmt (must list nothing) and go vet
 	@echo "lint: gofmt -l ."

@@ -117,8 +117,16 @@ func run() error {
 	} else {
 		return err
 	}
-	if *only == "snapshot" {
+	switch *only {
+	case "snapshot":
 		return snapshotOnly(ctx, opts, root)
+	case "pss":
+		return pssOnly(ctx, opts)
+	case "run":
+		return runOnly(ctx, opts, cli, root, n)
+	case "":
+	default:
+		return fmt.Errorf("-only %q: want snapshot, pss or run", *only)
 	}
 
 	if err := add(measure("pocketdock SDK lifecycle (create, run echo, shutdown)", n, func() error {

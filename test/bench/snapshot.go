@@ -20,7 +20,7 @@ import (
 )
 
 var (
-	only       = flag.String("only", "", `run one group only: "snapshot" (the snapshot and its tar baseline)`)
+	only       = flag.String("only", "", `run one group only: "snapshot" (the snapshot and its tar baseline), "pss" (the PSS of idle containers), "run" (SDK Run("true") and CLI run)`)
 	snapRounds = flag.Int("snapshot-n", 5, "rounds of the snapshot and of its tar baseline")
 	debugLog   = flag.Bool("debug", false, "log at debug level (the snapshot logs how long its steps took)")
 	traceFile  = flag.String("snapshot-trace", "", "write an execution trace (go tool trace) of the last snapshot round to this file")
