@@ -47,6 +47,15 @@ func (l *fileLock) Unlock() {
 
 // writeFileAtomic writes data to path through a temp file, fsync and rename.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFileAtomicChunks(path, data, perm, len(data))
+}
+
+// writeFileAtomicChunks is writeFileAtomic writing data chunk bytes at a
+// time (chunk <= 0: at once).
+func writeFileAtomicChunks(path string, data []byte, perm os.FileMode, chunk int) error {
+	if chunk <= 0 {
+		chunk = len(data)
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -60,8 +69,12 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
-		return err
+	for rest := data; len(rest) > 0; {
+		n := min(chunk, len(rest))
+		if _, err := f.Write(rest[:n]); err != nil {
+			return err
+		}
+		rest = rest[n:]
 	}
 	if err := f.Chmod(perm); err != nil {
 		return err
