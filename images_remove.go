@@ -56,7 +56,7 @@ func RemoveImageWith(ctx context.Context, root, ref string, opts RemoveImageOpti
 		return nil, fmt.Errorf("rmi %s: %w", ref, errors.Join(err, uerr))
 	}
 	if !opts.Force {
-		return nil, fmt.Errorf("rmi %s: %w: used by %s (remove it first, or force)", ref, ErrImageInUse, joinUsers(users))
+		return nil, fmt.Errorf("rmi %s: %w: %s; remove it first, or force the removal", ref, ErrImageInUse, joinUsers(users))
 	}
 	var removed []string
 	for _, u := range users {
