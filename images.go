@@ -89,14 +89,9 @@ func ListImages(ctx context.Context, root string) ([]ImageInfo, error) {
 }
 
 // RemoveImage removes an image by name, ID or ID prefix. ErrImageNotFound,
-// or ErrImageInUse when a container uses it.
+// or ErrImageInUse (naming the containers) when a container uses it; see
+// RemoveImageWith.
 func RemoveImage(ctx context.Context, root, ref string) error {
-	s, err := imageStore(root)
-	if err != nil {
-		return err
-	}
-	if err := s.Remove(ref); err != nil {
-		return fmt.Errorf("rmi %s: %w", ref, err)
-	}
-	return nil
+	_, err := RemoveImageWith(ctx, root, ref, RemoveImageOptions{})
+	return err
 }

@@ -28,7 +28,7 @@ func (m *runModes) flags(cmd *cobra.Command) {
 	f.BoolVarP(&m.interactive, "interactive", "i", false, "forward this process's stdin to the command (default: empty stdin)")
 	f.BoolVarP(&m.tty, "tty", "t", false, "run the command on a pseudo-terminal (see pocketdock shell --help for stdin and signals)")
 	f.BoolVar(&m.stream, "stream", false, "print output as it comes")
-	f.BoolVar(&m.detach, "detach", false, "start a detached job, print its ID and return")
+	f.BoolVarP(&m.detach, "detach", "d", false, "start a detached job, print its ID and return")
 }
 
 func (m *runModes) any() bool { return m.interactive || m.tty || m.stream || m.detach }

@@ -49,7 +49,7 @@ func parseVolume(v string) (pocketdock.Mount, error) {
 	return m, nil
 }
 
-// newLifecycleCmds returns stop, resume, pause, unpause, reboot, snapshot and prune.
+// newLifecycleCmds returns stop (habits.go), resume, pause, unpause, reboot, snapshot and prune.
 func newLifecycleCmds(g *globals) []*cobra.Command {
 	simple := func(use, short string, do func(ctx context.Context, c *pocketdock.Container) error) *cobra.Command {
 		return &cobra.Command{
@@ -66,11 +66,7 @@ func newLifecycleCmds(g *globals) []*cobra.Command {
 			},
 		}
 	}
-	var force bool
-	stop := simple("stop", "Stop a container, keeping it and its files (SIGTERM, SIGKILL after 10 s)",
-		func(ctx context.Context, c *pocketdock.Container) error { return c.Stop(ctx, force) })
-	stop.Flags().BoolVar(&force, "force", false, "SIGKILL at once")
-	stop.Example += "\n  pocketdock stop --force box"
+	stop := newStopCmd(g)
 	var fresh bool
 	reboot := simple("reboot", "Restart a container in place (--fresh: with a new filesystem from the image)",
 		func(ctx context.Context, c *pocketdock.Container) error { return c.Reboot(ctx, fresh) })

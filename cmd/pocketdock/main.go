@@ -117,6 +117,7 @@ func newRootCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newInitCmd(g), newStatusCmd(g), newQuickstartCmd(g))
 	extendLogsCmd(root, g)
 	root.AddCommand(newExportCmd(g), newTagCmd(g), newLoginCmd(g), newLogoutCmd(g))
+	extendHabits(root, g)
 	// Flag errors are pocketdock's own failures: exit 125.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())

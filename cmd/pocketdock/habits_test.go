@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// commandArgs: docker's form (the command's own flags need no "--") and
+// pocketdock's (flags right after NAME, then "--") give the same split.
+func TestCommandArgs(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string // NAME|ARGV...
+		user string // the -u value parsed
+	}{
+		{[]string{"box", "ls", "-la"}, "box|ls|-la", ""},
+		{[]string{"box", "--", "ls", "-la"}, "box|ls|-la", ""},
+		{[]string{"-u", "root", "box", "id", "-u"}, "box|id|-u", "root"},
+		{[]string{"box", "-u", "root", "--", "id", "-u"}, "box|id|-u", "root"},
+		{[]string{"box", "-u", "root", "id", "--", "x"}, "box|id|--|x", "root"},
+		{[]string{"box", "echo", "--", "-u", "x"}, "box|echo|--|-u|x", ""},
+		{[]string{"box", "-"}, "box|-", ""},
+	} {
+		var out, errb bytes.Buffer
+		root := newRootCmd(&globals{}, &out, &errb)
+		cmd, _, err := root.Find([]string{"exec"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		got, err := commandArgs(cmd, cmd.Flags().Args())
+		if err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		user, _ := cmd.Flags().GetString("user")
+		if strings.Join(got, "|") != c.want || user != c.user {
+			t.Errorf("%q: %q with -u %q; want %q with -u %q", c.args, got, user, c.want, c.user)
+		}
+	}
+	var out, errb bytes.Buffer
+	root := newRootCmd(&globals{}, &out, &errb)
+	cmd, _, _ := root.Find([]string{"run"})
+	cmd.ParseFlags([]string{"box", "--bogus", "--", "true"})
+	if _, err := commandArgs(cmd, cmd.Flags().Args()); err == nil || !strings.Contains(err.Error(), "--bogus") {
+		t.Errorf("unknown flag after NAME: %v", err)
+	}
+}
+
+// stop -t: a negative or oversized value is refused naming it.
+func TestStopTimeFlag(t *testing.T) {
+	for _, v := range []string{"-1", "99999999999999"} {
+		var out, errb bytes.Buffer
+		if code := run([]string{"--root", t.TempDir(), "stop", "-t", v, "box"}, &out, &errb); code != exitInternal || !strings.Contains(errb.String(), "--time "+v) {
+			t.Errorf("stop -t %s: %d %q", v, code, errb.String())
+		}
+	}
+}

@@ -1,0 +1,24 @@
+package pocketdock
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// StopAfter is Stop with a chosen grace period (docker/podman stop -t): it
+// sends SIGTERM to PID 1 (the agent forwards it to every command), waits up
+// to grace for the container to end, then sends SIGKILL. grace 0 means
+// SIGKILL at once (Stop with force); Stop uses DefaultStopGrace (10 s). Like
+// Stop it never removes the container, and a stopped container is no error.
+// Errors: ErrInvalidArgument (naming the value) for a negative grace.
+func (c *Container) StopAfter(ctx context.Context, grace time.Duration) error {
+	if grace < 0 {
+		return fmt.Errorf("stop %s: %w: grace period %s: want 0 (SIGKILL at once) or more", c.rec.Name, ErrInvalidArgument, grace)
+	}
+	c.saveJobLogs(ctx)
+	if err := c.m.Stop(ctx, c.rec, grace == 0, grace); err != nil {
+		return fmt.Errorf("stop %s: %w", c.rec.Name, err)
+	}
+	return nil
+}
