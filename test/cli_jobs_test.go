@@ -8,11 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pocketdock/pocketdock"
 )
@@ -155,28 +152,8 @@ func TestCLIFiles(t *testing.T) {
 // at a terminal would.
 func TestCLIShell(t *testing.T) {
 	c := newContainer(t, pocketdock.Options{Image: pythonImage})
-	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	master := os.NewFile(uintptr(mfd), "ptmx")
+	master, cmd, done := startOnPty(t, "shell", c.Name())
 	defer master.Close()
-	unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0)
-	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), uintptr(unix.TIOCGPTPEER), uintptr(unix.O_RDWR|unix.O_NOCTTY))
-	if errno != 0 {
-		t.Fatal(errno)
-	}
-	slave := os.NewFile(sfd, "pts")
-	unix.IoctlSetWinsize(int(sfd), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 100})
-	cmd := exec.Command(cliBin, "--root", stateRoot, "shell", c.Name())
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	var seen bytes.Buffer
 	readCh := make(chan []byte, 64)
 	go func() {

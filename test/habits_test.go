@@ -5,15 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pocketdock/pocketdock"
 )
@@ -316,28 +312,8 @@ func TestCLIDockerCommandArgs(t *testing.T) {
 // types input and returns what it printed and its exit code.
 func onPty(t *testing.T, input string, args ...string) (string, int) {
 	t.Helper()
-	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	master := os.NewFile(uintptr(mfd), "ptmx")
+	master, cmd, done := startOnPty(t, args...)
 	defer master.Close()
-	unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0)
-	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), uintptr(unix.TIOCGPTPEER), uintptr(unix.O_RDWR|unix.O_NOCTTY))
-	if errno != 0 {
-		t.Fatal(errno)
-	}
-	slave := os.NewFile(sfd, "pts")
-	unix.IoctlSetWinsize(int(sfd), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 100})
-	cmd := exec.Command(cliBin, append([]string{"--root", stateRoot}, args...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	var seen bytes.Buffer
 	readDone := make(chan struct{})
 	go func() {

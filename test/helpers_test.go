@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pocketdock/pocketdock"
 	"github.com/pocketdock/pocketdock/image"
@@ -173,4 +177,53 @@ func testImages(t *testing.T) *image.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// newPty opens a pty pair of 40 rows and 100 columns for a CLI run as a
+// user at a terminal would; the test skips when the host has no ptys. The
+// caller closes the master, and the slave once the child has it.
+func newPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	master = os.NewFile(uintptr(mfd), "ptmx")
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		t.Fatal(err)
+	}
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), uintptr(unix.TIOCGPTPEER), uintptr(unix.O_RDWR|unix.O_NOCTTY))
+	if errno != 0 {
+		master.Close()
+		t.Fatal(errno)
+	}
+	slave = os.NewFile(sfd, "pts")
+	if err := unix.IoctlSetWinsize(int(sfd), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 100}); err != nil {
+		master.Close()
+		slave.Close()
+		t.Fatal(err)
+	}
+	return master, slave
+}
+
+// startOnPty starts the CLI (on the test root) with args in a new session
+// whose controlling terminal is a new pty (newPty), and returns the pty's
+// master, the command and the channel its Wait result arrives on. The
+// caller closes the master.
+func startOnPty(t *testing.T, args ...string) (*os.File, *exec.Cmd, <-chan error) {
+	t.Helper()
+	master, slave := newPty(t)
+	cmd := exec.Command(cliBin, append([]string{"--root", stateRoot}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	err := cmd.Start()
+	slave.Close()
+	if err != nil {
+		master.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return master, cmd, done
 }

@@ -64,15 +64,7 @@ func extendListHabits(cmd *cobra.Command, g *globals) {
 		"every command that takes NAME also takes such an ID (or any unique prefix)."
 	cmd.Example += "\n  pocketdock ps -aq\n" +
 		"  pocketdock stop $(pocketdock ps -q)"
-	table := cmd.RunE
-	cmd.RunE = func(c *cobra.Command, args []string) error {
-		asJSON, _ := c.Flags().GetBool("json")
-		if quiet && asJSON {
-			return quietJSONError()
-		}
-		if !quiet {
-			return table(c, args)
-		}
+	withQuiet(cmd, &quiet, func(c *cobra.Command) error {
 		project, _ := c.Flags().GetString("project")
 		list, err := pocketdock.ListContainersIn(c.Context(), g.root, project)
 		if err != nil {
@@ -82,7 +74,7 @@ func extendListHabits(cmd *cobra.Command, g *globals) {
 			fmt.Fprintln(c.OutOrStdout(), shortID(ctr.ID))
 		}
 		return nil
-	}
+	})
 }
 
 func extendImagesHabits(cmd *cobra.Command, g *globals) {
@@ -91,15 +83,7 @@ func extendImagesHabits(cmd *cobra.Command, g *globals) {
 	cmd.Long = "List the images of the store: names, ID, size, age. -q prints only the IDs, as docker images -q does:\n" +
 		"the short 12-digit ID of each image once, one per line (rmi and create take such an ID or a unique prefix)."
 	cmd.Example += "\n  pocketdock images -q"
-	table := cmd.RunE
-	cmd.RunE = func(c *cobra.Command, args []string) error {
-		asJSON, _ := c.Flags().GetBool("json")
-		if quiet && asJSON {
-			return quietJSONError()
-		}
-		if !quiet {
-			return table(c, args)
-		}
+	withQuiet(cmd, &quiet, func(c *cobra.Command) error {
 		list, err := pocketdock.ListImages(c.Context(), g.root)
 		if err != nil {
 			return err
@@ -113,6 +97,22 @@ func extendImagesHabits(cmd *cobra.Command, g *globals) {
 			}
 		}
 		return nil
+	})
+}
+
+// withQuiet makes cmd run printIDs instead of its table when -q is set
+// (*quiet); -q with --json is refused.
+func withQuiet(cmd *cobra.Command, quiet *bool, printIDs func(c *cobra.Command) error) {
+	table := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		asJSON, _ := c.Flags().GetBool("json")
+		if *quiet && asJSON {
+			return quietJSONError()
+		}
+		if !*quiet {
+			return table(c, args)
+		}
+		return printIDs(c)
 	}
 }
 
