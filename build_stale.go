@@ -71,13 +71,29 @@ func staleBuildContainers(m *pdrt.Manager) ([]staleBuild, error) {
 			continue
 		}
 		pid, _, _ := strings.Cut(owner, ":")
-		n, err := strconv.Atoi(pid)
-		if err == nil && n > 0 && processToken(n) == owner {
+		if buildOwnerRunning(owner) {
 			continue // its build is running
 		}
 		out = append(out, staleBuild{r, "its build (pid " + pid + ") is gone"})
 	}
 	return out, nil
+}
+
+// buildOwnerRunning reports whether the process of a build owner token
+// ("PID:START", buildOwnerLabel) still runs.
+func buildOwnerRunning(owner string) bool {
+	pid, _, _ := strings.Cut(owner, ":")
+	n, err := strconv.Atoi(pid)
+	return err == nil && n > 0 && processToken(n) == owner
+}
+
+// buildUnderWay reports whether r is the RUN container of a build that is
+// still running: its owner process lives, or it is being created.
+func buildUnderWay(r *pdrt.Record) bool {
+	if r.Labels[buildLabel] != "true" {
+		return false
+	}
+	return r.State == pdrt.RecordCreating || buildOwnerRunning(r.Labels[buildOwnerLabel])
 }
 
 // removeStaleBuildContainers removes the containers of builds that are gone

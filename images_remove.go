@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pocketdock/pocketdock/image"
+	pdrt "github.com/pocketdock/pocketdock/runtime"
 )
 
 // RemoveImageOptions are the options of RemoveImageWith.
@@ -16,29 +17,43 @@ type RemoveImageOptions struct {
 	// files, as Container.Destroy does — before the image is deleted, like
 	// podman rmi -f. It only matters when the image itself is to be
 	// deleted: removing one of an image's several names touches no
-	// container. Filesystems that are not pocketdock containers (a build
-	// under way) are never removed; they still refuse the removal.
+	// container. The RUN containers of a build under way, and storage
+	// containers that no pocketdock container owns, are never removed:
+	// while one uses the image, RemoveImageWith refuses (ErrImageInUse
+	// naming them) before it removes anything.
 	Force bool
 }
 
-// imageUser is one user of an image: a pocketdock container (Name set) or
-// another containers/storage container (a build's, Name "").
-type imageUser struct{ ID, Name string }
+// imageUser is one user of an image: a pocketdock container (Name set;
+// Build when it is the RUN container of a build under way) or another
+// containers/storage container (Name "").
+type imageUser struct {
+	ID, Name string
+	Build    bool
+}
 
 func (u imageUser) String() string {
-	if u.Name == "" {
-		return "storage container " + shortID(u.ID)
+	switch {
+	case u.Name == "":
+		return "storage container " + shortID(u.ID) + " (no pocketdock container owns it)"
+	case u.Build:
+		return fmt.Sprintf("container %s (%s) of a build under way", u.Name, shortID(u.ID))
 	}
 	return fmt.Sprintf("container %s (%s)", u.Name, shortID(u.ID))
 }
+
+// forceRemovable reports whether Force may remove u: a pocketdock
+// container that is not a running build's.
+func (u imageUser) forceRemovable() bool { return u.Name != "" && !u.Build }
 
 // RemoveImageWith removes an image by name, ID or unique ID prefix, as
 // RemoveImage does: one of several names only untags; by ID, or by its last
 // name, the image is deleted with all its names and its unused layers.
 // It returns the names of the containers it removed (only with Force).
 // Errors: ErrImageNotFound; ErrImageInUse naming the containers using the
-// image (without Force; with Force, only users that are not pocketdock
-// containers); ErrInvalidArgument for a malformed or ambiguous reference.
+// image (without Force; with Force, when a user is one Force does not
+// remove — a build's RUN container — and then nothing is removed);
+// ErrInvalidArgument for a malformed or ambiguous reference.
 func RemoveImageWith(ctx context.Context, root, ref string, opts RemoveImageOptions) ([]string, error) {
 	s, err := imageStore(root)
 	if err != nil {
@@ -55,14 +70,20 @@ func RemoveImageWith(ctx context.Context, root, ref string, opts RemoveImageOpti
 	if uerr != nil || len(users) == 0 {
 		return nil, fmt.Errorf("rmi %s: %w", ref, errors.Join(err, uerr))
 	}
+	var kept []imageUser
+	for _, u := range users {
+		if !u.forceRemovable() {
+			kept = append(kept, u)
+		}
+	}
+	if len(kept) > 0 {
+		return nil, fmt.Errorf("rmi %s: %w: %s; --force does not remove %s", ref, ErrImageInUse, joinUsers(users), joinUsers(kept))
+	}
 	if !opts.Force {
 		return nil, fmt.Errorf("rmi %s: %w: %s; remove it first, or force the removal", ref, ErrImageInUse, joinUsers(users))
 	}
 	var removed []string
 	for _, u := range users {
-		if u.Name == "" {
-			continue // not pocketdock's: never removed here
-		}
 		c, err := GetContainerIn(ctx, root, u.ID)
 		if errors.Is(err, ErrContainerNotFound) {
 			continue // removed meanwhile
@@ -87,7 +108,8 @@ func RemoveImageWith(ctx context.Context, root, ref string, opts RemoveImageOpti
 }
 
 // imageUsers lists the storage containers based on the image ref names,
-// with the pocketdock container names of those that are containers of root.
+// with the pocketdock container names of those that are containers of root
+// and whether each is a build's RUN container (buildUnderWay).
 func imageUsers(ctx context.Context, root string, s *image.Store, ref string) ([]imageUser, error) {
 	img, err := s.Image(ref)
 	if err != nil {
@@ -97,19 +119,28 @@ func imageUsers(ctx context.Context, root string, s *image.Store, ref string) ([
 	if err != nil {
 		return nil, err
 	}
-	list, err := ListContainersIn(ctx, root, "")
+	m, err := manager(root)
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]string{}
-	for _, c := range list {
-		names[c.ID] = c.Name
+	recs, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*pdrt.Record{}
+	for _, r := range recs {
+		byID[r.ID] = r
 	}
 	var out []imageUser
 	for _, c := range cs {
-		if c.ImageID == img.ID {
-			out = append(out, imageUser{ID: c.ID, Name: names[c.ID]})
+		if c.ImageID != img.ID {
+			continue
 		}
+		u := imageUser{ID: c.ID}
+		if r := byID[c.ID]; r != nil {
+			u.Name, u.Build = r.Name, buildUnderWay(r)
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }

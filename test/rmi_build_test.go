@@ -1,0 +1,156 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pocketdock/pocketdock"
+)
+
+// rmi -f on an image a build under way uses (its RUN container runs on
+// it) refuses and removes nothing: neither the build's RUN container nor
+// the other containers of the image. Once the build has ended, rmi -f
+// removes the containers and the image.
+func TestCLIRmiForceKeepsBuildUnderWay(t *testing.T) {
+	ctx := context.Background()
+	src := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	rnd := make([]byte, 4)
+	_, _ = rand.Read(rnd)
+	tag := hex.EncodeToString(rnd)
+	base, child := "localhost/rmi-build-base:"+tag, "localhost/rmi-build-child:"+tag
+	id, err := src.Snapshot(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cli(t, "rmi", child)
+		cli(t, "rmi", "-f", id)
+	})
+	user := "rmi-build-user-" + tag
+	if _, errs, code := cli(t, "create", "--image", base, "--name", user, "--pull", "never"); code != 0 {
+		t.Fatalf("create: %d %q", code, errs)
+	}
+	t.Cleanup(func() { cli(t, "rm", user) })
+
+	// A build FROM the image whose RUN waits for /go.
+	cmd := exec.Command(cliBin, "--root", stateRoot, "build", "-f", "-", "--network", "none", "--pull", "never", "-t", child, t.TempDir())
+	cmd.Stdin = strings.NewReader("FROM " + base + "\nRUN while [ ! -e /go ]; do sleep 0.1; done; echo went\n")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var seen lockedBuffer
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		done <- cmd.Wait()
+	}()
+	ended := false
+	t.Cleanup(func() {
+		if !ended {
+			_ = cmd.Process.Kill()
+			for range lines {
+			}
+			<-done
+		}
+	})
+	idRE := regexp.MustCompile(`running in ([0-9a-f]{12})`)
+	var runID string
+	deadline := time.After(60 * time.Second)
+	for runID == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the build ended before its RUN started:\n%s", seen.String())
+			}
+			seen.WriteString(l + "\n")
+			if m := idRE.FindStringSubmatch(l); m != nil {
+				runID = m[1]
+			}
+		case <-deadline:
+			t.Fatalf("the RUN did not start within 60 s:\n%s", seen.String())
+		}
+	}
+	go func() {
+		for l := range lines {
+			seen.WriteString(l + "\n")
+		}
+	}()
+
+	// Refused with and without -f, naming the build's container; all stays.
+	for _, args := range [][]string{{"rmi", "-f", base}, {"rmi", "--force", id[:12]}, {"rmi", base}} {
+		out, errs, code := cli(t, args...)
+		if code != 125 || !strings.Contains(errs, runID) || !strings.Contains(errs, "build") || strings.Contains(out, "Removed") {
+			t.Errorf("%v during a build: %d %q %q; want 125 naming build container %s, nothing removed", args, code, out, errs, runID)
+		}
+	}
+	if _, err := pocketdock.RemoveImageWith(ctx, stateRoot, base, pocketdock.RemoveImageOptions{Force: true}); !errors.Is(err, pocketdock.ErrImageInUse) {
+		t.Errorf("RemoveImageWith(Force) during a build: %v; want ErrImageInUse", err)
+	}
+	ids := cliContainerIDs(t)
+	if _, ok := ids[user]; !ok {
+		t.Errorf("refused rmi -f removed container %s", user)
+	}
+	if _, ok := imageNames(t, cliRun{root: stateRoot})[id]; !ok {
+		t.Errorf("refused rmi -f removed image %s", id)
+	}
+
+	// The build goes on and succeeds.
+	if _, errs, code := cli(t, "exec", runID, "touch", "/go"); code != 0 {
+		t.Fatalf("exec in the build's RUN container: %d %q", code, errs)
+	}
+	select {
+	case err := <-done:
+		ended = true
+		if err != nil {
+			t.Fatalf("build after the refused rmi -f: %v\n%s", err, seen.String())
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatalf("build did not end:\n%s", seen.String())
+	}
+
+	// Now rmi -f removes the container and the image.
+	out, errs, code := cli(t, "rmi", "-f", base)
+	if code != 0 || !strings.Contains(out, "Removed container "+user) {
+		t.Fatalf("rmi -f after the build: %d %q %q", code, out, errs)
+	}
+	if _, ok := cliContainerIDs(t)[user]; ok {
+		t.Errorf("rmi -f left container %s", user)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
