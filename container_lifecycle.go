@@ -27,13 +27,13 @@ func optionMounts(opts Options) []Mount {
 // Stop stops the container — SIGTERM to PID 1, then SIGKILL after
 // DefaultStopGrace (force: SIGKILL at once) — and never removes it, persistent
 // or not: its files, volumes and configuration stay for Resume. A stopped
-// container is no error.
+// container is no error. When ctx ends during the grace period, SIGKILL
+// goes at once and the stop still completes (see StopAfter).
 func (c *Container) Stop(ctx context.Context, force bool) error {
-	c.saveJobLogs(ctx)
-	if err := c.m.Stop(ctx, c.rec, force, DefaultStopGrace); err != nil {
-		return fmt.Errorf("stop %s: %w", c.rec.Name, err)
+	if force {
+		return c.StopAfter(ctx, 0)
 	}
-	return nil
+	return c.StopAfter(ctx, DefaultStopGrace)
 }
 
 // Pause freezes every process of the container (cgroup freezer); commands are

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -152,7 +153,8 @@ func newStopCmd(g *globals) *cobra.Command {
 		Long: "Stop containers, keeping them and their files for resume: SIGTERM to the container (its agent\n" +
 			"forwards it to every command), then SIGKILL after -t/--time seconds (default 10; 0 = at once,\n" +
 			"the same as --force), like docker stop -t. A container that is not running is no error; a NAME\n" +
-			"that matches none is (exit 125), and the others given are still stopped.",
+			"that matches none is (exit 125), and the others given are still stopped. Ctrl-C (or SIGTERM)\n" +
+			"during the wait cuts it short: SIGKILL at once, and the containers still end up stopped.",
 		Example: "  pocketdock stop box\n" +
 			"  pocketdock stop -t 2 box web\n" +
 			"  pocketdock stop --force box\n" +
@@ -160,16 +162,18 @@ func newStopCmd(g *globals) *cobra.Command {
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			timed := cmd.Flags().Changed("time")
-			if timed && (secs < 0 || float64(secs) >= maxSeconds) {
-				return fmt.Errorf("%w: --time %d: want a number of seconds, 0 or more (0 = SIGKILL at once)", pocketdock.ErrInvalidArgument, secs)
+			if maxTime := int64(math.MaxInt64 / time.Second); timed && (secs < 0 || int64(secs) > maxTime) {
+				return fmt.Errorf("%w: --time %d: want a number of seconds from 0 (SIGKILL at once) to %d", pocketdock.ErrInvalidArgument, secs, maxTime)
 			}
 			if timed && force {
 				return fmt.Errorf("%w: --force and --time cannot be combined (--force is --time 0)", pocketdock.ErrInvalidArgument)
 			}
-			ctx := context.WithoutCancel(cmd.Context())
+			// The grace period ends with cmd's context (Ctrl-C, SIGTERM):
+			// StopAfter then kills at once and still completes the stop.
+			ctx := cmd.Context()
 			var errs []error
 			for _, n := range args {
-				c, err := pocketdock.GetContainerIn(ctx, g.root, n)
+				c, err := pocketdock.GetContainerIn(context.WithoutCancel(ctx), g.root, n)
 				if err == nil {
 					if timed {
 						err = c.StopAfter(ctx, time.Duration(secs)*time.Second)
@@ -180,6 +184,9 @@ func newStopCmd(g *globals) *cobra.Command {
 				if err != nil {
 					errs = append(errs, err)
 				}
+			}
+			if ctx.Err() != nil && !force && !(timed && secs == 0) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "pocketdock: stop interrupted: grace period cut short, SIGKILL sent")
 			}
 			return errors.Join(errs...)
 		},

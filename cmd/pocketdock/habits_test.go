@@ -49,11 +49,13 @@ func TestCommandArgs(t *testing.T) {
 	}
 }
 
-// stop -t: a negative or oversized value is refused naming it.
+// stop -t: a negative or oversized value is refused naming it and the
+// allowed range.
 func TestStopTimeFlag(t *testing.T) {
-	for _, v := range []string{"-1", "99999999999999"} {
+	for _, v := range []string{"-1", "99999999999999", "9223372037"} {
 		var out, errb bytes.Buffer
-		if code := run([]string{"--root", t.TempDir(), "stop", "-t", v, "box"}, &out, &errb); code != exitInternal || !strings.Contains(errb.String(), "--time "+v) {
+		if code := run([]string{"--root", t.TempDir(), "stop", "-t", v, "box"}, &out, &errb); code != exitInternal ||
+			!strings.Contains(errb.String(), "--time "+v) || !strings.Contains(errb.String(), "from 0 (SIGKILL at once) to 9223372036") {
 			t.Errorf("stop -t %s: %d %q", v, code, errb.String())
 		}
 	}
