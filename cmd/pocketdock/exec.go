@@ -181,6 +181,9 @@ func newExecCmd(g *globals) *cobra.Command {
 			"  pocketdock exec -u root -e DEBUG=1 box -- env",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSeconds("timeout", timeout); err != nil {
+				return err
+			}
 			c, err := pocketdock.GetContainerIn(cmd.Context(), g.root, args[0])
 			if err != nil {
 				return err

@@ -60,3 +60,19 @@ func TestStopTimeFlag(t *testing.T) {
 		}
 	}
 }
+
+// exec refuses, as run does, a --timeout that is not a number of seconds (NaN,
+// ±Inf) naming it, in every flag position.
+func TestTimeoutFlagChecked(t *testing.T) {
+	for _, args := range [][]string{
+		{"exec", "--timeout", "nan", "box", "true"},
+		{"exec", "box", "--timeout=inf", "true"},
+		{"exec", "box", "--timeout", "-Inf", "--", "true"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"--root", t.TempDir()}, args...), &out, &errb)
+		if code != exitInternal || !strings.Contains(errb.String(), "invalid argument: --timeout") {
+			t.Errorf("%q: %d %q; want 125 naming --timeout", args, code, errb.String())
+		}
+	}
+}
