@@ -88,12 +88,9 @@ func buildOwnerRunning(owner string) bool {
 }
 
 // buildUnderWay reports whether r is the RUN container of a build that is
-// still running: its owner process lives, or it is being created.
+// still running (its owner process lives), being created or not.
 func buildUnderWay(r *pdrt.Record) bool {
-	if r.Labels[buildLabel] != "true" {
-		return false
-	}
-	return r.State == pdrt.RecordCreating || buildOwnerRunning(r.Labels[buildOwnerLabel])
+	return r.Labels[buildLabel] == "true" && buildOwnerRunning(r.Labels[buildOwnerLabel])
 }
 
 // removeStaleBuildContainers removes the containers of builds that are gone
