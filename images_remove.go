@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pocketdock/pocketdock/image"
@@ -77,7 +78,11 @@ func RemoveImageWith(ctx context.Context, root, ref string, opts RemoveImageOpti
 		}
 	}
 	if len(kept) > 0 {
-		return nil, fmt.Errorf("rmi %s: %w: %s; --force does not remove %s", ref, ErrImageInUse, joinUsers(users), joinUsers(kept))
+		why := "a storage container that no pocketdock container owns"
+		if slices.ContainsFunc(kept, func(u imageUser) bool { return u.Build }) {
+			why = "a build's RUN container: wait for the build to end, then retry"
+		}
+		return nil, fmt.Errorf("rmi %s: %w: %s; nothing removed: --force does not remove %s", ref, ErrImageInUse, joinUsers(users), why)
 	}
 	if !opts.Force {
 		return nil, fmt.Errorf("rmi %s: %w: %s; remove it first, or force the removal", ref, ErrImageInUse, joinUsers(users))

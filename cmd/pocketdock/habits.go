@@ -124,7 +124,8 @@ func extendRmiHabits(cmd *cobra.Command, g *globals) {
 		"removes only that name; an ID (or its last name) deletes the image with all its names.\n" +
 		"An image that a container uses is refused (exit 125), naming the container; -f/--force removes\n" +
 		"those containers first — killed at once, with their files, as rm does — and then the image, as\n" +
-		"podman rmi -f does."
+		"podman rmi -f does. The RUN container of a build under way is never removed: while a build uses\n" +
+		"the image, rmi -f refuses (exit 125), naming it, and removes nothing."
 	cmd.Example += "\n  pocketdock rmi -f localhost/app:1"
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		var errs []error
