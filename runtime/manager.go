@@ -492,6 +492,9 @@ func (m *Manager) Exec(ctx context.Context, rec *Record, req agent.ExecRequest, 
 // rootfs and the record stay. A container that is not running is no error;
 // one removed meanwhile is ErrContainerGone.
 func (m *Manager) Stop(ctx context.Context, rec *Record, force bool, grace time.Duration) error {
+	if force {
+		m.killThroughLock(rec.ID)
+	}
 	cl, err := m.lockExisting(rec.ID)
 	if err != nil {
 		return err
@@ -609,6 +612,9 @@ func waitPidfd(ctx context.Context, pidfd int, d time.Duration) bool {
 // Remove stops rec (see Stop) and deletes everything of it: the rootfs,
 // the run directory and the record.
 func (m *Manager) Remove(ctx context.Context, rec *Record, force bool, grace time.Duration) error {
+	if force {
+		m.killThroughLock(rec.ID)
+	}
 	cl, err := m.lockExisting(rec.ID)
 	if err != nil {
 		return err

@@ -71,3 +71,77 @@ func TestCLIStopTimeInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// A forced stop or remove does not wait out another process's stop -t
+// grace period: rm and stop --force kill at once (docker rm -f), the long
+// stop then ends at once too, and rm leaves nothing of the container.
+func TestCLIForceDuringLongStop(t *testing.T) {
+	for _, force := range [][]string{{"rm"}, {"rm", "-f"}, {"stop", "--force"}, {"stop", "-t", "0"}} {
+		t.Run(strings.Join(force, " "), func(t *testing.T) {
+			c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+			name, id := c.Name(), c.ID()
+			if out, errs, code := cli(t, "run", "-d", name, "--", "trap '' TERM; sleep 1000"); code != 0 {
+				t.Fatalf("run -d: %d %q %q", code, out, errs)
+			}
+			if !eventually(10*time.Second, func() bool {
+				js, err := c.Jobs(context.Background())
+				return err == nil && len(js) == 1 && js[0].Running
+			}) {
+				t.Fatal("job not running")
+			}
+			long := exec.Command(cliBin, "--root", stateRoot, "stop", "-t", "300", name)
+			var longErr bytes.Buffer
+			long.Stderr = &longErr
+			if err := long.Start(); err != nil {
+				t.Fatal(err)
+			}
+			longDone := make(chan error, 1)
+			go func() { longDone <- long.Wait() }()
+			longEnded := false
+			t.Cleanup(func() {
+				if !longEnded {
+					_ = long.Process.Kill()
+					<-longDone
+				}
+			})
+			// Let the long stop take the lock and send SIGTERM (ignored).
+			time.Sleep(time.Second)
+			forced := exec.Command(cliBin, append([]string{"--root", stateRoot}, append(force, name)...)...)
+			var forcedErr bytes.Buffer
+			forced.Stderr = &forcedErr
+			if err := forced.Start(); err != nil {
+				t.Fatal(err)
+			}
+			forcedDone := make(chan error, 1)
+			go func() { forcedDone <- forced.Wait() }()
+			select {
+			case err := <-forcedDone:
+				if err != nil {
+					t.Fatalf("%v during stop -t 300: %v %q", force, err, forcedErr.String())
+				}
+			case <-time.After(60 * time.Second):
+				_ = long.Process.Kill() // lets the forced command go on
+				<-forcedDone
+				t.Fatalf("%v waited 60 s behind stop -t 300: it does not kill at once", force)
+			}
+			select {
+			case err := <-longDone:
+				longEnded = true
+				if err != nil {
+					t.Errorf("the long stop, cut short: %v %q", err, longErr.String())
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("the long stop still waits 60 s after its container was killed")
+			}
+			if force[0] == "rm" {
+				if left := leftOf(t, id); len(left) > 0 {
+					t.Errorf("%v left %v", force, left)
+				}
+				return
+			}
+			if in, err := c.Info(context.Background()); err != nil || in.Status != "exited" {
+				t.Fatalf("after %v: %+v %v; want exited", force, in.Status, err)
+			}
+		})
+	}
+}
