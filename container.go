@@ -206,11 +206,19 @@ func (c *Container) Shutdown(ctx context.Context, force bool) error {
 // Destroy removes the container in any state at once (SIGKILL), with its
 // files. A container that was removed already is no error.
 func (c *Container) Destroy(ctx context.Context) error {
-	if err := c.m.Remove(ctx, c.rec, true, 0); err != nil && !errors.Is(err, ErrContainerGone) {
-		return fmt.Errorf("destroy %s: %w", c.rec.Name, err)
+	_, err := c.destroy(ctx)
+	return err
+}
+
+// destroy is Destroy; gone says the container had been removed already
+// (by another handle or process), so this call removed nothing.
+func (c *Container) destroy(ctx context.Context) (gone bool, err error) {
+	err = c.m.Remove(ctx, c.rec, true, 0)
+	if gone = errors.Is(err, ErrContainerGone); err != nil && !gone {
+		return false, fmt.Errorf("destroy %s: %w", c.rec.Name, err)
 	}
 	removeInstance(c.rec)
-	return nil
+	return gone, nil
 }
 
 // ContainerInfo is a live view of a container (API.md, Info); nothing is cached.

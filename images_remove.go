@@ -93,13 +93,16 @@ func RemoveImageWith(ctx context.Context, root, ref string, opts RemoveImageOpti
 		if errors.Is(err, ErrContainerNotFound) {
 			continue // removed meanwhile
 		}
+		gone := false
 		if err == nil {
-			err = c.Destroy(ctx)
+			gone, err = c.destroy(ctx)
 		}
 		if err != nil {
 			return removed, fmt.Errorf("rmi %s: remove %s: %w", ref, u, err)
 		}
-		removed = append(removed, u.Name)
+		if !gone { // else another process removed it: not ours to report
+			removed = append(removed, u.Name)
+		}
 	}
 	if err := s.Remove(ref); err != nil {
 		if errors.Is(err, ErrImageInUse) {

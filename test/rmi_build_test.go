@@ -137,6 +137,75 @@ func TestCLIRmiForceKeepsBuildUnderWay(t *testing.T) {
 	}
 }
 
+// Two forced removals of one image at once: each container is reported
+// removed by exactly one of them (the one that removed it), and the image
+// and its containers are gone.
+func TestRemoveImageForceConcurrent(t *testing.T) {
+	ctx := context.Background()
+	src := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	rnd := make([]byte, 4)
+	_, _ = rand.Read(rnd)
+	base := "localhost/rmi-twice:" + hex.EncodeToString(rnd)
+	id, err := src.Snapshot(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = pocketdock.RemoveImageWith(ctx, stateRoot, id, pocketdock.RemoveImageOptions{Force: true})
+	})
+	want := map[string]bool{}
+	for range 4 {
+		c := newContainer(t, pocketdock.Options{Image: base})
+		want[c.Name()] = true
+	}
+	type result struct {
+		removed []string
+		err     error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			removed, err := pocketdock.RemoveImageWith(ctx, stateRoot, id, pocketdock.RemoveImageOptions{Force: true})
+			results <- result{removed, err}
+		}()
+	}
+	seen := map[string]int{}
+	ok := 0
+	for range 2 {
+		r := <-results
+		if r.err == nil {
+			ok++
+		} else if !errors.Is(r.err, pocketdock.ErrImageNotFound) {
+			t.Errorf("concurrent rmi -f: %v; want success or ErrImageNotFound (the other one removed it)", r.err)
+		}
+		for _, n := range r.removed {
+			seen[n]++
+		}
+	}
+	if ok == 0 {
+		t.Error("neither concurrent rmi -f succeeded")
+	}
+	for n := range want {
+		if seen[n] != 1 {
+			t.Errorf("container %s reported removed %d times; want once", n, seen[n])
+		}
+	}
+	for n := range seen {
+		if !want[n] {
+			t.Errorf("reported removed %s, which did not use the image", n)
+		}
+	}
+	ids := cliContainerIDs(t)
+	for n := range want {
+		if _, ok := ids[n]; ok {
+			t.Errorf("container %s still there", n)
+		}
+	}
+	if _, ok := imageNames(t, cliRun{root: stateRoot})[id]; ok {
+		t.Errorf("image %s still there", id)
+	}
+}
+
 // lockedBuffer is a bytes.Buffer that goroutines may share.
 type lockedBuffer struct {
 	mu sync.Mutex
