@@ -216,9 +216,15 @@ func extendCommandArgs(cmd *cobra.Command) {
 	check, run := cmd.Args, cmd.RunE
 	cmd.Args = cobra.ArbitraryArgs
 	cmd.RunE = func(c *cobra.Command, args []string) error {
+		verbose := c.Flags().Changed("verbose")
 		args, err := commandArgs(c, args)
 		if err != nil {
 			return err
+		}
+		// -v/--verbose right after NAME: set up logging again, as the root's
+		// PersistentPreRun did before that flag was parsed.
+		if root := c.Root(); !verbose && c.Flags().Changed("verbose") && root.PersistentPreRun != nil {
+			root.PersistentPreRun(c, args)
 		}
 		if h, _ := c.Flags().GetBool("help"); h {
 			return c.Help()

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 )
 
 // commandArgs: docker's form (the command's own flags need no "--") and
@@ -73,6 +75,24 @@ func TestTimeoutFlagChecked(t *testing.T) {
 		code := run(append([]string{"--root", t.TempDir()}, args...), &out, &errb)
 		if code != exitInternal || !strings.Contains(errb.String(), "invalid argument: --timeout") {
 			t.Errorf("%q: %d %q; want 125 naming --timeout", args, code, errb.String())
+		}
+	}
+}
+
+// -v right after NAME turns on debug logging as -v before NAME does (the
+// root's PersistentPreRun runs before run's own parse of those flags).
+func TestVerboseAfterName(t *testing.T) {
+	t.Cleanup(func() { logrus.SetLevel(logrus.InfoLevel) })
+	for _, args := range [][]string{
+		{"run", "-v", "box", "--", "true"},
+		{"run", "box", "-v", "--", "true"},
+		{"exec", "box", "--verbose", "true"},
+	} {
+		logrus.SetLevel(logrus.WarnLevel)
+		var out, errb bytes.Buffer
+		run(append([]string{"--root", t.TempDir()}, args...), &out, &errb)
+		if logrus.GetLevel() != logrus.DebugLevel {
+			t.Errorf("%q: log level %s; want debug", args, logrus.GetLevel())
 		}
 	}
 }
