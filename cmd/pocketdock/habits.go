@@ -199,7 +199,8 @@ func newStopCmd(g *globals) *cobra.Command {
 
 // commandArgsHelp explains extendCommandArgs's rule in run's and exec's help.
 const commandArgsHelp = "Flags go before NAME or right after it; from the first argument after NAME that is not a flag on,\n" +
-	"everything belongs to the command (docker's rule), so `--` is optional: exec box ls -la works."
+	"everything belongs to the command (docker's rule), so `--` is optional: exec box ls -la works.\n" +
+	"A `--` before NAME ends pocketdock's flags: all after NAME is the command."
 
 // extendCommandArgs gives run and exec docker's argument rule: flags are
 // parsed up to the first argument after NAME that is not a flag, and all
@@ -241,13 +242,18 @@ func extendCommandArgs(cmd *cobra.Command) {
 // commandArgs splits run's and exec's arguments (parsed without
 // interspersed flags: NAME and all after it) into NAME and the command:
 // a leading "--" after NAME is dropped; flags right after NAME are parsed
-// up to the command (or "--"); otherwise all after NAME is the command.
+// up to the command (or "--"); otherwise all after NAME is the command. A
+// "--" before NAME ends the flags for good, as in docker: all after NAME
+// is the command.
 func commandArgs(c *cobra.Command, args []string) ([]string, error) {
 	if len(args) < 2 {
 		return args, nil
 	}
 	name, rest := args[0], args[1:]
 	switch {
+	case c.ArgsLenAtDash() == 0:
+		// "--" before NAME ended the flags: all after NAME is the command.
+		return args, nil
 	case rest[0] == "--":
 		return append([]string{name}, rest[1:]...), nil
 	case len(rest[0]) > 1 && rest[0][0] == '-':

@@ -23,6 +23,8 @@ func TestCommandArgs(t *testing.T) {
 		{[]string{"box", "-u", "root", "id", "--", "x"}, "box|id|--|x", "root"},
 		{[]string{"box", "echo", "--", "-u", "x"}, "box|echo|--|-u|x", ""},
 		{[]string{"box", "-"}, "box|-", ""},
+		{[]string{"--", "box", "-u", "root", "id"}, "box|-u|root|id", ""},
+		{[]string{"-u", "root", "--", "box", "-w", "/"}, "box|-w|/", "root"},
 	} {
 		var out, errb bytes.Buffer
 		root := newRootCmd(&globals{}, &out, &errb)
