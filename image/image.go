@@ -369,6 +369,10 @@ func (s *Store) Remove(ref string) error {
 	}
 	if name := s.matchedName(img, ref); name != "" && len(img.Names) > 1 {
 		if err := s.store.RemoveNames(img.ID, []string{name}); err != nil {
+			if errors.Is(err, storage.ErrLayerUnknown) || errors.Is(err, storage.ErrImageUnknown) {
+				// Deleted by another process since the lookup.
+				return fmt.Errorf("remove image: %w", notFound(ref, err))
+			}
 			return fmt.Errorf("remove image name %q: %w", name, err)
 		}
 		return nil
@@ -390,7 +394,8 @@ func (s *Store) Remove(ref string) error {
 		if errors.Is(err, storage.ErrImageUsedByContainer) {
 			return fmt.Errorf("remove image %q (%s): %w: %w", ref, img.ID, ErrImageInUse, err)
 		}
-		if errors.Is(err, storage.ErrImageUnknown) {
+		if errors.Is(err, storage.ErrImageUnknown) || errors.Is(err, storage.ErrNotAnImage) {
+			// Deleted by another process since the lookup.
 			return fmt.Errorf("remove image: %w", notFound(ref, err))
 		}
 		return fmt.Errorf("remove image %q (%s): %w", ref, img.ID, err)
