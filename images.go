@@ -13,7 +13,8 @@ import (
 type ImageInfo struct {
 	// ID is the storage image ID (64 hex).
 	ID string
-	// Names are the image's full references (docker.io/pocketdock/busybox:latest).
+	// Names are the image's full references (docker.io/pocketdock/busybox:latest);
+	// empty, never nil, for an untagged image.
 	Names []string
 	// Digest is the manifest digest ("sha256:…"), "" if unknown.
 	Digest string
@@ -24,7 +25,11 @@ type ImageInfo struct {
 }
 
 func imageInfo(img *image.Image) ImageInfo {
-	return ImageInfo{ID: img.ID, Names: img.Names, Digest: img.Digest, Size: img.Size, Created: img.Created}
+	names := img.Names
+	if names == nil {
+		names = []string{} // an untagged image: [] in JSON, not null
+	}
+	return ImageInfo{ID: img.ID, Names: names, Digest: img.Digest, Size: img.Size, Created: img.Created}
 }
 
 func imageStore(root string) (*image.Store, error) {
