@@ -31,6 +31,23 @@ import (
 // (hex). Big-data items are never exported, so the mark stays local.
 const buildCachePrefix = "pocketdock-build-cache-"
 
+// buildResultKey names the big-data item that marks an image as the result
+// of a whole build (its last step), so List shows it even when untagged —
+// docker images shows such an image as <none> — and PruneBuildCache keeps it.
+const buildResultKey = "pocketdock-build-result"
+
+// MarkBuildResult marks image id as the result of a build (buildResultKey).
+// Errors: ErrImageNotFound (wrapped) when there is no such image.
+func (s *Store) MarkBuildResult(id string) error {
+	if err := s.store.SetImageBigData(id, buildResultKey, []byte("1"), nil); err != nil {
+		if errors.Is(err, storage.ErrImageUnknown) {
+			return fmt.Errorf("mark build result: %w", notFound(id, err))
+		}
+		return fmt.Errorf("mark build result %s: %w", id, err)
+	}
+	return nil
+}
+
 // BuildCommit says what CommitBuild makes.
 type BuildCommit struct {
 	// Base is the parent image's ID; "" means scratch (no layers, a config
@@ -121,9 +138,10 @@ func (s *Store) FindBuildCache(key string) (*Image, error) {
 }
 
 // isBuildIntermediate reports whether img is a build step's untagged result
-// (a cache entry), which List leaves out.
+// (a cache entry), which List leaves out; the result of a whole build
+// (MarkBuildResult) is not one, tagged or not.
 func isBuildIntermediate(img *storage.Image) bool {
-	if len(img.Names) > 0 {
+	if len(img.Names) > 0 || slices.Contains(img.BigDataNames, buildResultKey) {
 		return false
 	}
 	for _, n := range img.BigDataNames {

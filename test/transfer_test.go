@@ -415,3 +415,60 @@ func TestCLIImportOCILayoutLoadAndTag(t *testing.T) {
 		t.Errorf("bad input changed the images: %v → %v", before, after)
 	}
 }
+
+// The result of a build without -t is listed untagged, as docker shows a
+// <none> image: "names": [] in images --json, <none> in the table, its ID in
+// images -q; build --prune-cache keeps it (it is no cache entry) and rmi
+// by ID removes it.
+func TestImagesUntaggedBuildResult(t *testing.T) {
+	r := cliRun{root: freshRoot(t)}
+	if _, errs, code := r.run(t, "import", filepath.Join(fixturesDir(), "busybox.tar")); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	b := r
+	b.stdin = "FROM pocketdock/busybox\nLABEL untagged=yes\nWORKDIR /untagged\n"
+	out, errs, code := b.run(t, "build", "-f", "-", "--network", "none", "--pull", "never", t.TempDir())
+	if code != 0 {
+		t.Fatalf("build: %d %s", code, errs)
+	}
+	id := strings.TrimSpace(out)
+	untagged := func() []string {
+		t.Helper()
+		out, errs, code := r.run(t, "images", "--json")
+		if code != 0 {
+			t.Fatalf("images --json: %d %s", code, errs)
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("images --json: %v: %s", err, out)
+		}
+		var ids []string
+		for _, row := range rows {
+			names, ok := row["names"].([]any)
+			if !ok {
+				t.Errorf("images --json row %v: names is %#v, want a list", row["id"], row["names"])
+			} else if len(names) == 0 {
+				ids = append(ids, row["id"].(string))
+			}
+		}
+		return ids
+	}
+	if got := untagged(); len(got) != 1 || got[0] != id {
+		t.Fatalf("untagged images %v, want only the build's result %s (the WORKDIR step before it is cache)", got, id)
+	}
+	if table, _, _ := r.run(t, "images"); !strings.Contains(table, "<none>") || !strings.Contains(table, id[:12]) {
+		t.Errorf("images table lacks the <none> row of %s:\n%s", id[:12], table)
+	}
+	if _, errs, code := r.run(t, "build", "--prune-cache"); code != 0 {
+		t.Fatalf("build --prune-cache: %d %s", code, errs)
+	}
+	if got := untagged(); len(got) != 1 || got[0] != id {
+		t.Errorf("after --prune-cache: untagged images %v, want %s kept", got, id)
+	}
+	if _, errs, code := r.run(t, "rmi", id[:12]); code != 0 {
+		t.Fatalf("rmi %s: %d %s", id[:12], code, errs)
+	}
+	if got := untagged(); len(got) != 0 {
+		t.Errorf("after rmi: untagged images %v", got)
+	}
+}

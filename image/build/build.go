@@ -128,7 +128,8 @@ type Options struct {
 	// .dockerignore); "" is allowed when nothing is copied from it.
 	ContextDir string
 	// Tags name the result ("app" → localhost/app:latest); none leaves it
-	// untagged (its ID is returned).
+	// untagged (its ID is returned; images lists it with no names, as
+	// docker shows <none>).
 	Tags []string
 	// Network is NetworkHost ("" too) or NetworkNone, for RUN steps.
 	Network string
@@ -196,6 +197,10 @@ func Build(ctx context.Context, o Options) (string, error) {
 	id, err := b.run(ctx)
 	if err != nil {
 		return "", err
+	}
+	// Listed by images even untagged (docker shows it as <none>).
+	if err := o.Store.MarkBuildResult(id); err != nil {
+		return "", fmt.Errorf("build: %w", err)
 	}
 	if len(o.Tags) > 0 {
 		fmt.Fprintf(b.out, "COMMIT %s\n", strings.Join(o.Tags, ", "))
