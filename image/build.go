@@ -32,11 +32,13 @@ import (
 const buildCachePrefix = "pocketdock-build-cache-"
 
 // buildResultKey names the big-data item that marks an image as the result
-// of a whole build (its last step), so List shows it even when untagged —
-// docker images shows such an image as <none> — and PruneBuildCache keeps it.
+// of a whole build made without tags (its last step), so List shows it
+// untagged — docker images shows such an image as <none> — and
+// PruneBuildCache keeps it (remove it by ID).
 const buildResultKey = "pocketdock-build-result"
 
-// MarkBuildResult marks image id as the result of a build (buildResultKey).
+// MarkBuildResult marks image id as the result of an untagged build
+// (buildResultKey).
 // Errors: ErrImageNotFound (wrapped) when there is no such image.
 func (s *Store) MarkBuildResult(id string) error {
 	if err := s.store.SetImageBigData(id, buildResultKey, []byte("1"), nil); err != nil {
@@ -138,8 +140,8 @@ func (s *Store) FindBuildCache(key string) (*Image, error) {
 }
 
 // isBuildIntermediate reports whether img is a build step's untagged result
-// (a cache entry), which List leaves out; the result of a whole build
-// (MarkBuildResult) is not one, tagged or not.
+// (a cache entry), which List leaves out; the result of an untagged build
+// (MarkBuildResult) is not one.
 func isBuildIntermediate(img *storage.Image) bool {
 	if len(img.Names) > 0 || slices.Contains(img.BigDataNames, buildResultKey) {
 		return false

@@ -198,9 +198,13 @@ func Build(ctx context.Context, o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Listed by images even untagged (docker shows it as <none>).
-	if err := o.Store.MarkBuildResult(id); err != nil {
-		return "", fmt.Errorf("build: %w", err)
+	// An untagged result is listed by images (docker shows it as <none>);
+	// a tagged one is listed by its tags, and when they move to a newer
+	// build it joins the hidden, prunable step cache again.
+	if len(o.Tags) == 0 {
+		if err := o.Store.MarkBuildResult(id); err != nil {
+			return "", fmt.Errorf("build: %w", err)
+		}
 	}
 	if len(o.Tags) > 0 {
 		fmt.Fprintf(b.out, "COMMIT %s\n", strings.Join(o.Tags, ", "))
