@@ -151,18 +151,8 @@ func TestCLIDockerHabitFlags(t *testing.T) {
 // ignores SIGTERM keeps the container up for only about that long, not the
 // default 10 s.
 func TestCLIStopTime(t *testing.T) {
-	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	c := termIgnoringContainer(t)
 	name := c.Name()
-	out, errs, code := cli(t, "run", "-d", name, "--", "trap '' TERM; sleep 100")
-	if code != 0 || strings.TrimSpace(out) != "1" {
-		t.Fatalf("run -d: %d %q %q", code, out, errs)
-	}
-	if !eventually(10*time.Second, func() bool {
-		js, err := c.Jobs(context.Background())
-		return err == nil && len(js) == 1 && js[0].Running
-	}) {
-		t.Fatal("job not running")
-	}
 	// Bad values: refused, naming the value; the container keeps running.
 	for _, v := range []string{"-1", "abc"} {
 		_, errs, code := cli(t, "stop", "-t", v, name)
@@ -180,7 +170,7 @@ func TestCLIStopTime(t *testing.T) {
 		t.Fatalf("after refused stops: %+v %v", in.Status, err)
 	}
 	start := time.Now()
-	_, errs, code = cli(t, "stop", "-t", "1", name)
+	_, errs, code := cli(t, "stop", "-t", "1", name)
 	took := time.Since(start)
 	if code != 0 {
 		t.Fatalf("stop -t 1: %d %q", code, errs)

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -226,4 +228,47 @@ func startOnPty(t *testing.T, args ...string) (*os.File, *exec.Cmd, <-chan error
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	return master, cmd, done
+}
+
+// termIgnoringContainer creates a busybox container (removed when the test
+// ends) running a detached job that ignores SIGTERM, so stopping it takes
+// the whole grace period unless SIGKILL comes earlier.
+func termIgnoringContainer(t *testing.T) *pocketdock.Container {
+	t.Helper()
+	c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+	if out, errs, code := cli(t, "run", "-d", c.Name(), "--", "trap '' TERM; sleep 1000"); code != 0 || strings.TrimSpace(out) != "1" {
+		t.Fatalf("run -d: %d %q %q", code, out, errs)
+	}
+	if !eventually(10*time.Second, func() bool {
+		js, err := c.Jobs(context.Background())
+		return err == nil && len(js) == 1 && js[0].Running
+	}) {
+		t.Fatal("the SIGTERM-ignoring job is not running")
+	}
+	return c
+}
+
+// startCLI starts the CLI on the test root in the background and returns
+// it, its stderr and the channel its Wait result arrives on; it is killed
+// at the test's end if it has not been waited for through done by then.
+func startCLI(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer, <-chan error) {
+	t.Helper()
+	cmd := exec.Command(cliBin, append([]string{"--root", stateRoot}, args...)...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() { done <- cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	return cmd, &errb, done
 }

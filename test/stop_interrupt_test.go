@@ -1,15 +1,11 @@
 package test
 
 import (
-	"bytes"
 	"context"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/pocketdock/pocketdock"
 )
 
 // stop -t with a long grace period can be interrupted: SIGINT (Ctrl-C) or
@@ -18,32 +14,9 @@ import (
 func TestCLIStopTimeInterrupted(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+			c := termIgnoringContainer(t)
 			name := c.Name()
-			if out, errs, code := cli(t, "run", "-d", name, "--", "trap '' TERM; sleep 1000"); code != 0 {
-				t.Fatalf("run -d: %d %q %q", code, out, errs)
-			}
-			if !eventually(10*time.Second, func() bool {
-				js, err := c.Jobs(context.Background())
-				return err == nil && len(js) == 1 && js[0].Running
-			}) {
-				t.Fatal("job not running")
-			}
-			cmd := exec.Command(cliBin, "--root", stateRoot, "stop", "-t", "300", name)
-			var errb bytes.Buffer
-			cmd.Stderr = &errb
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			finished := false
-			t.Cleanup(func() {
-				if !finished {
-					_ = cmd.Process.Kill()
-					<-done
-				}
-			})
+			cmd, errb, done := startCLI(t, "stop", "-t", "300", name)
 			// Let the stop reach its grace period (the job ignores SIGTERM);
 			// whenever the signal comes, the stop must end well before 300 s.
 			time.Sleep(time.Second)
@@ -52,7 +25,6 @@ func TestCLIStopTimeInterrupted(t *testing.T) {
 			}
 			select {
 			case err := <-done:
-				finished = true
 				if err != nil {
 					t.Fatalf("interrupted stop: %v %q", err, errb.String())
 				}
@@ -78,42 +50,12 @@ func TestCLIStopTimeInterrupted(t *testing.T) {
 func TestCLIForceDuringLongStop(t *testing.T) {
 	for _, force := range [][]string{{"rm"}, {"rm", "-f"}, {"stop", "--force"}, {"stop", "-t", "0"}} {
 		t.Run(strings.Join(force, " "), func(t *testing.T) {
-			c := newContainer(t, pocketdock.Options{Image: busyboxImage})
+			c := termIgnoringContainer(t)
 			name, id := c.Name(), c.ID()
-			if out, errs, code := cli(t, "run", "-d", name, "--", "trap '' TERM; sleep 1000"); code != 0 {
-				t.Fatalf("run -d: %d %q %q", code, out, errs)
-			}
-			if !eventually(10*time.Second, func() bool {
-				js, err := c.Jobs(context.Background())
-				return err == nil && len(js) == 1 && js[0].Running
-			}) {
-				t.Fatal("job not running")
-			}
-			long := exec.Command(cliBin, "--root", stateRoot, "stop", "-t", "300", name)
-			var longErr bytes.Buffer
-			long.Stderr = &longErr
-			if err := long.Start(); err != nil {
-				t.Fatal(err)
-			}
-			longDone := make(chan error, 1)
-			go func() { longDone <- long.Wait() }()
-			longEnded := false
-			t.Cleanup(func() {
-				if !longEnded {
-					_ = long.Process.Kill()
-					<-longDone
-				}
-			})
+			long, longErr, longDone := startCLI(t, "stop", "-t", "300", name)
 			// Let the long stop take the lock and send SIGTERM (ignored).
 			time.Sleep(time.Second)
-			forced := exec.Command(cliBin, append([]string{"--root", stateRoot}, append(force, name)...)...)
-			var forcedErr bytes.Buffer
-			forced.Stderr = &forcedErr
-			if err := forced.Start(); err != nil {
-				t.Fatal(err)
-			}
-			forcedDone := make(chan error, 1)
-			go func() { forcedDone <- forced.Wait() }()
+			_, forcedErr, forcedDone := startCLI(t, append(force, name)...)
 			select {
 			case err := <-forcedDone:
 				if err != nil {
@@ -126,7 +68,6 @@ func TestCLIForceDuringLongStop(t *testing.T) {
 			}
 			select {
 			case err := <-longDone:
-				longEnded = true
 				if err != nil {
 					t.Errorf("the long stop, cut short: %v %q", err, longErr.String())
 				}
