@@ -33,6 +33,8 @@ type imageUser struct {
 	Build    bool
 }
 
+// String names the user for error messages: "container NAME (ID12)", or
+// "storage container ID12" for one that is not a pocketdock container.
 func (u imageUser) String() string {
 	switch {
 	case u.Name == "":
