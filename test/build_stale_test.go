@@ -1,17 +1,13 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os/exec"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/pocketdock/pocketdock"
 )
@@ -24,61 +20,12 @@ func killBuildMidRun(t *testing.T) string {
 	rnd := make([]byte, 6)
 	_, _ = rand.Read(rnd)
 	marker := "started-" + hex.EncodeToString(rnd) // no cache hit from an earlier run
-	cmd := exec.Command(cliBin, "--root", stateRoot, "build", "-f", "-", "--network", "none", "--pull", "never", t.TempDir())
-	cmd.Stdin = strings.NewReader("FROM pocketdock/busybox\nRUN echo " + marker + "; sleep 100\n")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
+	b := startBuild(t, "FROM pocketdock/busybox\nRUN echo "+marker+"; sleep 100\n")
+	id := b.waitRun(t, marker)
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	idRE := regexp.MustCompile(`running in ([0-9a-f]{12})`)
-	var id string
-	var seen bytes.Buffer
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	deadline := time.After(60 * time.Second)
-wait:
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("the build ended before its RUN started:\n%s", seen.String())
-			}
-			seen.WriteString(l + "\n")
-			if m := idRE.FindStringSubmatch(l); m != nil {
-				id = m[1]
-			}
-			if strings.Contains(l, marker) && !strings.Contains(l, "RUN") && id != "" {
-				break wait
-			}
-		case <-deadline:
-			t.Fatalf("the RUN did not start within 60 s:\n%s", seen.String())
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killed = true
-	_ = cmd.Wait()
-	go func() {
-		for range lines {
-		}
-	}()
+	<-b.exited
 	t.Cleanup(func() {
 		// Whatever the test did: the container goes.
 		if c, err := pocketdock.GetContainerIn(context.Background(), stateRoot, id); err == nil {

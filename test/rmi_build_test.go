@@ -1,16 +1,11 @@
 package test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os/exec"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,57 +38,8 @@ func TestCLIRmiForceKeepsBuildUnderWay(t *testing.T) {
 	t.Cleanup(func() { cli(t, "rm", user) })
 
 	// A build FROM the image whose RUN waits for /go.
-	cmd := exec.Command(cliBin, "--root", stateRoot, "build", "-f", "-", "--network", "none", "--pull", "never", "-t", child, t.TempDir())
-	cmd.Stdin = strings.NewReader("FROM " + base + "\nRUN while [ ! -e /go ]; do sleep 0.1; done; echo went\n")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	var seen lockedBuffer
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		done <- cmd.Wait()
-	}()
-	ended := false
-	t.Cleanup(func() {
-		if !ended {
-			_ = cmd.Process.Kill()
-			for range lines {
-			}
-			<-done
-		}
-	})
-	idRE := regexp.MustCompile(`running in ([0-9a-f]{12})`)
-	var runID string
-	deadline := time.After(60 * time.Second)
-	for runID == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("the build ended before its RUN started:\n%s", seen.String())
-			}
-			seen.WriteString(l + "\n")
-			if m := idRE.FindStringSubmatch(l); m != nil {
-				runID = m[1]
-			}
-		case <-deadline:
-			t.Fatalf("the RUN did not start within 60 s:\n%s", seen.String())
-		}
-	}
-	go func() {
-		for l := range lines {
-			seen.WriteString(l + "\n")
-		}
-	}()
+	b := startBuild(t, "FROM "+base+"\nRUN while [ ! -e /go ]; do sleep 0.1; done; echo went\n", "-t", child)
+	runID := b.waitRun(t, "")
 
 	// Refused with and without -f, naming the build's container; all stays.
 	for _, args := range [][]string{{"rmi", "-f", base}, {"rmi", "--force", id[:12]}, {"rmi", base}} {
@@ -118,13 +64,12 @@ func TestCLIRmiForceKeepsBuildUnderWay(t *testing.T) {
 		t.Fatalf("exec in the build's RUN container: %d %q", code, errs)
 	}
 	select {
-	case err := <-done:
-		ended = true
-		if err != nil {
-			t.Fatalf("build after the refused rmi -f: %v\n%s", err, seen.String())
+	case <-b.exited:
+		if b.err != nil {
+			t.Fatalf("build after the refused rmi -f: %v\n%s", b.err, b.seen.String())
 		}
 	case <-time.After(120 * time.Second):
-		t.Fatalf("build did not end:\n%s", seen.String())
+		t.Fatalf("build did not end:\n%s", b.seen.String())
 	}
 
 	// Now rmi -f removes the container and the image.
@@ -204,22 +149,4 @@ func TestRemoveImageForceConcurrent(t *testing.T) {
 	if _, ok := imageNames(t, cliRun{root: stateRoot})[id]; ok {
 		t.Errorf("image %s still there", id)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that goroutines may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) WriteString(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
